@@ -35,7 +35,7 @@ class SpAProjectionCallback(TrainerCallback):
         if weight is None or weight.grad is None:
             return
         spa_project_grad_(
-            weight, self.tracker.centered_means().to(weight.dtype), gamma=self.gamma, mask=self.tracker.seen_mask()
+            weight, self.tracker.centered_means().to(weight.dtype), gamma=self.gamma, mask=self.tracker.seen
         )
 
 
@@ -68,7 +68,7 @@ class SpASlerpCallback(TrainerCallback):
                 self.tracker.centered_means().to(weight.dtype),
                 alpha=alpha,
                 tau=self.tau,
-                mask=self.tracker.seen_mask(),
+                mask=self.tracker.seen,
             )
         self.last_alpha = alpha
         self.last_num_updated = int(updated.sum()) if updated is not None else 0

@@ -75,6 +75,12 @@ class _TrainerStateCallback(TrainerCallback):
         if os.path.isdir(folder):
             self.trainer.save_ltnc_state(folder)
 
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # per-epoch class means (spa_class_mean_momentum=0): start a new accumulation window
+        tracker = self.trainer.class_mean_tracker
+        if tracker is not None and tracker.momentum is None:
+            tracker.reset()
+
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         # INC class means live outside the DDP-wrapped model: average their gradients by hand.
         inc = self.trainer.inc_loss
@@ -386,11 +392,11 @@ class LtncTrainer(Trainer):
     def _spa_reg(weight: torch.Tensor, tracker) -> torch.Tensor:
         from ..losses import spa_reg_loss
 
-        return spa_reg_loss(weight, tracker.centered_means().to(weight.dtype), mask=tracker.seen_mask())
+        return spa_reg_loss(weight, tracker.centered_means().to(weight.dtype), mask=tracker.seen)
 
     @staticmethod
     def _spa_cosine(weight: torch.Tensor, tracker) -> torch.Tensor:
-        mask = tracker.seen_mask()
+        mask = tracker.seen
         cos = F.cosine_similarity(weight.detach(), tracker.centered_means().to(weight.dtype), dim=1, eps=1e-12)
         return cos[mask].mean() if bool(mask.any()) else cos.new_zeros(())
 
