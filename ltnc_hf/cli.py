@@ -58,7 +58,10 @@ def _demo(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         recipe["num_train_epochs"] = args.epochs
         recipe["lr_step_epochs"] = str(max(int(args.epochs) - 1, 1))
-    print(f"ltnc-hf demo: CE + DisA on {recipe['dataset']}-LT (rho={recipe['imbalance_factor']}), output in {args.output_dir}")
+    print(
+        f"ltnc-hf demo: CE + DisA on {recipe['dataset']}-LT (rho={recipe['imbalance_factor']}), "
+        f"output in {args.output_dir}"
+    )
     train_main(argv=list(args.overrides), recipe=recipe)
     print(f"Model, card, metrics and plots written under {args.output_dir}")
     return 0
@@ -76,17 +79,25 @@ def _hub_reachable() -> bool:
 
 def _build_dataset(args: argparse.Namespace) -> int:
     from .data import build_dataset, class_counts, format_count_table
+    from .data.builders import FIXED_SPLIT_DATASETS, canonical_dataset_name
 
+    kwargs = {}
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
+    if canonical_dataset_name(args.name) in FIXED_SPLIT_DATASETS:
+        # ImageNet-LT / Places-LT / list files come long-tailed already: their builders take `root`
+        kwargs = {"root": kwargs.pop("data_dir")} if "data_dir" in kwargs else {}
+        imbalance_factor = None
+    else:
+        kwargs.update(profile=args.profile, selection=args.selection, seed=args.seed)
+        imbalance_factor = args.imbalance_factor
     dsd = build_dataset(
         args.name,
-        args.imbalance_factor,
+        imbalance_factor,
         args.output,
         push_to_hub=args.push_to_hub,
         overwrite=args.overwrite,
-        data_dir=args.data_dir,
-        profile=args.profile,
-        selection=args.selection,
-        seed=args.seed,
+        **kwargs,
     )
     train = dsd["train"]
     names = getattr(train.features["label"], "names", None)
@@ -141,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build-dataset", help="Build a long-tailed dataset and save or publish it.")
     build.add_argument("name")
-    build.add_argument("--imbalance-factor", type=float, required=True)
+    build.add_argument(
+        "--imbalance-factor", type=float, default=None, help="rho (required except for ImageNet-LT / Places-LT)."
+    )
     build.add_argument("--output", default=None, help="Folder to save_to_disk into (must not exist).")
     build.add_argument("--push-to-hub", default=None, help="Hub dataset repo; one config per imbalance factor.")
     build.add_argument("--overwrite", action="store_true")

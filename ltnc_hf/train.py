@@ -28,7 +28,9 @@ class DataArguments:
 
     dataset: str = field(
         default="fashion_mnist",
-        metadata={"help": "Dataset builder name (see ltnc_hf.DATASET_BUILDERS), e.g. cifar10, cifar100, fashion_mnist."},
+        metadata={
+            "help": "Dataset builder name (see ltnc_hf.DATASET_BUILDERS), e.g. cifar10, cifar100, fashion_mnist."
+        },
     )
     imbalance_factor: float | None = field(
         default=100.0, metadata={"help": "Imbalance ratio rho = n_max / n_min of the training split (None: as is)."}
@@ -72,7 +74,8 @@ class ModelArguments:
     )
     etf_seed: int = field(default=0, metadata={"help": "Seed of the simplex ETF."})
     disa_target_etf: bool = field(
-        default=False, metadata={"help": "Keep a frozen target ETF next to a learnable head (DisA with a learnable head)."}
+        default=False,
+        metadata={"help": "Keep a frozen target ETF next to a learnable head (DisA with a learnable head)."},
     )
     logit_scale: float | None = field(default=None, metadata={"help": "Scale of cosine/ETF logits."})
 
@@ -184,18 +187,26 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, num_labels
 
 def build_datasets(data_args: DataArguments, *, seed: int, num_channels: int):
     from .data import create_transform, load_lt_dataset, with_image_transforms
+    from .data.builders import FIXED_SPLIT_DATASETS, canonical_dataset_name
 
-    dsd = load_lt_dataset(
-        data_args.dataset,
-        data_args.imbalance_factor,
-        data_dir=data_args.data_dir,
-        profile=data_args.lt_profile,
-        selection=data_args.lt_selection,
-        seed=data_args.lt_seed,
-    )
+    if canonical_dataset_name(data_args.dataset) in FIXED_SPLIT_DATASETS:
+        # ImageNet-LT / Places-LT ship their long-tailed split files: no rho, the data folder is the image root
+        if data_args.data_dir is None:
+            raise ValueError(f"dataset={data_args.dataset!r} needs data_dir= (the image root with the split files).")
+        dsd = load_lt_dataset(data_args.dataset, root=data_args.data_dir)
+    else:
+        dsd = load_lt_dataset(
+            data_args.dataset,
+            data_args.imbalance_factor,
+            data_dir=data_args.data_dir,
+            profile=data_args.lt_profile,
+            selection=data_args.lt_selection,
+            seed=data_args.lt_seed,
+        )
     if data_args.eval_split not in dsd:
         raise ValueError(
-            f"Dataset {data_args.dataset!r} has no split {data_args.eval_split!r} (splits: {list(dsd)}); set eval_split."
+            f"Dataset {data_args.dataset!r} has no split {data_args.eval_split!r} (splits: {list(dsd)}); "
+            "set eval_split."
         )
     train, evaluation = dsd["train"], dsd[data_args.eval_split]
     if data_args.max_train_samples is not None and data_args.max_train_samples < len(train):
@@ -203,7 +214,9 @@ def build_datasets(data_args: DataArguments, *, seed: int, num_channels: int):
     if data_args.max_eval_samples is not None and data_args.max_eval_samples < len(evaluation):
         evaluation = evaluation.shuffle(seed=seed).select(range(data_args.max_eval_samples))
     raw = {"train": train, "eval": evaluation}
-    train_tf = create_transform(data_args.train_transform, train=True, image_size=data_args.image_size, in_chans=num_channels)
+    train_tf = create_transform(
+        data_args.train_transform, train=True, image_size=data_args.image_size, in_chans=num_channels
+    )
     eval_tf = create_transform(
         data_args.eval_transform or data_args.train_transform,
         train=False,

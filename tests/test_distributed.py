@@ -25,8 +25,18 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path):
     multi.mkdir()
     _run([sys.executable, SCRIPT, str(single), "16"], tmp_path)
     _run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         SCRIPT, str(multi), "8"],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            SCRIPT,
+            str(multi),
+            "8",
+        ],
         tmp_path,
     )
     one = torch.load(single / "result-rank0.pt", weights_only=True)

@@ -100,13 +100,24 @@ def test_disa_spa_reg_inc_components_are_logged_and_weights_train(tmp_path):
     model = _model("linear", disa_target_etf=True)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     etf_before = model.get_target_etf().clone()
-    args = _args(tmp_path, disa=True, disa_weight=1.0, spa="reg", inc=True, mixup_alpha=1.0, eval_strategy="steps",
-                 eval_steps=4)
+    args = _args(
+        tmp_path, disa=True, disa_weight=1.0, spa="reg", inc=True, mixup_alpha=1.0, eval_strategy="steps", eval_steps=4
+    )
     trainer = LtncTrainer(model=model, args=args, train_dataset=ds, eval_dataset=ds)
     trainer.train()
     logs = {k for entry in trainer.state.log_history for k in entry}
-    for key in ("loss_supervised", "loss_disa", "loss_spa_reg", "loss_inc", "spa_cosine",
-                "eval_loss_disa", "eval_loss_spa_reg", "eval_accuracy", "eval_medium_accuracy", "eval_nc1"):
+    for key in (
+        "loss_supervised",
+        "loss_disa",
+        "loss_spa_reg",
+        "loss_inc",
+        "spa_cosine",
+        "eval_loss_disa",
+        "eval_loss_spa_reg",
+        "eval_accuracy",
+        "eval_medium_accuracy",
+        "eval_nc1",
+    ):
         assert key in logs, key
     changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, before[n])]
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -125,14 +136,18 @@ def test_spa_proj_callback_projects_the_gradient(tmp_path):
             raw.append(model.classifier_parameter.grad.detach().clone())
 
     model = _model("linear")
-    trainer = LtncTrainer(model=model, args=_args(tmp_path, spa="proj", spa_proj_gamma=0.0, max_steps=3,
-                                                  learning_rate=0.0),
-                          train_dataset=ds, callbacks=[Before()])
+    trainer = LtncTrainer(
+        model=model,
+        args=_args(tmp_path, spa="proj", spa_proj_gamma=0.0, max_steps=3, learning_rate=0.0),
+        train_dataset=ds,
+        callbacks=[Before()],
+    )
 
     class After(TrainerCallback):
         def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
-            projected.append((model.classifier_parameter.grad.detach().clone(),
-                              trainer.class_mean_tracker.centered_means().clone()))
+            projected.append(
+                (model.classifier_parameter.grad.detach().clone(), trainer.class_mean_tracker.centered_means().clone())
+            )
 
     trainer.add_callback(After())
     trainer.train()
@@ -156,8 +171,15 @@ def test_spa_proj_callback_projects_the_gradient(tmp_path):
 def test_spa_slerp_raises_alignment(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)
     model = _model("linear")
-    args = _args(tmp_path, spa="slerp", spa_slerp_alpha_max=1.0, spa_slerp_tau=1.0, max_steps=-1, num_train_epochs=2,
-                 learning_rate=0.0)
+    args = _args(
+        tmp_path,
+        spa="slerp",
+        spa_slerp_alpha_max=1.0,
+        spa_slerp_tau=1.0,
+        max_steps=-1,
+        num_train_epochs=2,
+        learning_rate=0.0,
+    )
     trainer = LtncTrainer(model=model, args=args, train_dataset=ds)
     tracker = trainer.class_mean_tracker
     trainer.train()
@@ -169,8 +191,9 @@ def test_spa_slerp_raises_alignment(tmp_path):
 
 def test_papers_step_schedule(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)  # 46 images, batch 8 -> 6 steps per epoch
-    args = _args(tmp_path, max_steps=-1, num_train_epochs=4, lr_warmup_epochs=1, lr_step_epochs="2,3",
-                 learning_rate=0.1)
+    args = _args(
+        tmp_path, max_steps=-1, num_train_epochs=4, lr_warmup_epochs=1, lr_step_epochs="2,3", learning_rate=0.1
+    )
     lrs = []
 
     class Spy(TrainerCallback):
@@ -189,7 +212,9 @@ def test_papers_step_schedule(tmp_path):
 def test_crt_freezes_backbone_and_retrains_head(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)
     model = _model("linear")
-    backbone = {n: p.detach().clone() for n, p in model.named_parameters() if "head" not in n and "classifier" not in n}
+    backbone = {
+        n: p.detach().clone() for n, p in model.named_parameters() if "head" not in n and "classifier" not in n
+    }
     buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     trainer = LtncTrainer(model=model, args=_args(tmp_path, stage="crt"), train_dataset=ds)
     assert trainer.args.sampler == "class_balanced"
@@ -215,32 +240,52 @@ class _StopAt(TrainerCallback):
 
 def test_resume_gives_the_uninterrupted_weights(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)
-    common = dict(max_steps=9, save_strategy="steps", save_steps=3, spa="reg", drw=True, drw_start_epoch=1,
-                  mixup_alpha=1.0, sampler="class_balanced", disa=True, disa_weight=1.0)
+    common = dict(
+        max_steps=9,
+        save_strategy="steps",
+        save_steps=3,
+        spa="reg",
+        drw=True,
+        drw_start_epoch=1,
+        mixup_alpha=1.0,
+        sampler="class_balanced",
+        disa=True,
+        disa_weight=1.0,
+    )
 
-    full = LtncTrainer(model=_model("linear", disa_target_etf=True), args=_args(tmp_path / "a", **common),
-                       train_dataset=ds)
+    full = LtncTrainer(
+        model=_model("linear", disa_target_etf=True), args=_args(tmp_path / "a", **common), train_dataset=ds
+    )
     full.train()
 
-    first = LtncTrainer(model=_model("linear", disa_target_etf=True), args=_args(tmp_path / "b", **common),
-                        train_dataset=ds, callbacks=[_StopAt(5)])
+    first = LtncTrainer(
+        model=_model("linear", disa_target_etf=True),
+        args=_args(tmp_path / "b", **common),
+        train_dataset=ds,
+        callbacks=[_StopAt(5)],
+    )
     first.train()
     assert os.path.isdir(tmp_path / "b" / "run" / "checkpoint-3")
-    resumed = LtncTrainer(model=_model("linear", disa_target_etf=True, seed=123), args=_args(tmp_path / "b", **common),
-                          train_dataset=ds)
+    resumed = LtncTrainer(
+        model=_model("linear", disa_target_etf=True, seed=123), args=_args(tmp_path / "b", **common), train_dataset=ds
+    )
     resumed.train(resume_from_checkpoint=str(tmp_path / "b" / "run" / "checkpoint-3"))
 
     for (n, p), (_, q) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.allclose(p.float(), q.float(), atol=1e-6), n
-    for (n, p), (_, q) in zip(full.class_mean_tracker.state_dict().items(),
-                              resumed.class_mean_tracker.state_dict().items()):
+    for (n, p), (_, q) in zip(
+        full.class_mean_tracker.state_dict().items(), resumed.class_mean_tracker.state_dict().items()
+    ):
         assert torch.allclose(p.float(), q.float(), atol=1e-6), n
 
 
 def test_resume_from_another_model_is_refused(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)
-    trainer = LtncTrainer(model=_model("linear"), args=_args(tmp_path, max_steps=2, save_strategy="steps", save_steps=2),
-                          train_dataset=ds)
+    trainer = LtncTrainer(
+        model=_model("linear"),
+        args=_args(tmp_path, max_steps=2, save_strategy="steps", save_steps=2),
+        train_dataset=ds,
+    )
     trainer.train()
     other = LtncTrainer(model=_model("cosine"), args=_args(tmp_path, max_steps=4), train_dataset=ds)
     with pytest.raises(ValueError, match="head='linear'"):

@@ -65,7 +65,8 @@ class LtncTrainingArguments(TrainingArguments):
     label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the 'ce' loss."})
     focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the 'focal' loss."})
     cb_beta: float = field(
-        default=0.999, metadata={"help": "Effective-number beta of the class-balanced losses (cb_softmax, cb_sigmoid)."}
+        default=0.999,
+        metadata={"help": "Effective-number beta of the class-balanced losses (cb_softmax, cb_sigmoid)."},
     )
     ldam_max_margin: float = field(default=0.5, metadata={"help": "Largest LDAM margin (for the rarest class)."})
     ldam_scale: float = field(default=30.0, metadata={"help": "LDAM logit scale s (use with a cosine head)."})
@@ -102,7 +103,8 @@ class LtncTrainingArguments(TrainingArguments):
         },
     )
     disa_cost: str = field(
-        default="cosine", metadata={"help": "DisA: transport cost, 1 - cos or squared Euclidean.", "choices": list(DISA_COSTS)}
+        default="cosine",
+        metadata={"help": "DisA: transport cost, 1 - cos or squared Euclidean.", "choices": list(DISA_COSTS)},
     )
     disa_max_iter: int = field(default=200, metadata={"help": "DisA: Sinkhorn iteration cap."})
     disa_tol: float = field(default=1e-6, metadata={"help": "DisA: Sinkhorn marginal-error tolerance."})
@@ -140,7 +142,9 @@ class LtncTrainingArguments(TrainingArguments):
     )
 
     # ---- INC --------------------------------------------------------------------------------------------------
-    inc: bool = field(default=False, metadata={"help": "INC: add the NC1/NC2 feature regularisers (Liu et al., 2023)."})
+    inc: bool = field(
+        default=False, metadata={"help": "INC: add the NC1/NC2 feature regularisers (Liu et al., 2023)."}
+    )
     inc_nc1_weight: float = field(default=0.01, metadata={"help": "INC: weight of the NC1 loss."})
     inc_nc2_weight: float = field(default=0.1, metadata={"help": "INC: weight of the NC2 loss."})
 
@@ -168,7 +172,9 @@ class LtncTrainingArguments(TrainingArguments):
         default=True,
         metadata={"help": "Compute neural-collapse diagnostics (NC1-4, SpA cosine) at each evaluation."},
     )
-    many_shot_threshold: int = field(default=100, metadata={"help": "Classes with more training images are many-shot."})
+    many_shot_threshold: int = field(
+        default=100, metadata={"help": "Classes with more training images are many-shot."}
+    )
     few_shot_threshold: int = field(default=20, metadata={"help": "Classes with fewer training images are few-shot."})
 
     # ---- Trainer defaults this package needs ------------------------------------------------------------------
@@ -221,7 +227,7 @@ class LtncTrainingArguments(TrainingArguments):
         if "none" in str(self.spa).split(",") and self.spa_modes:
             raise ValueError(f"spa='{self.spa}' mixes 'none' with other modes; drop 'none'.")
         try:
-            self.lr_step_epoch_list
+            _parse_int_list(self.lr_step_epochs)
         except ValueError as err:
             raise ValueError(
                 f"lr_step_epochs must be comma-separated integers such as '160,180' (got {self.lr_step_epochs!r})."

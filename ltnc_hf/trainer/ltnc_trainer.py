@@ -39,11 +39,13 @@ _MODEL_IDENTITY_KEYS = ("model_type", "backbone", "head", "num_labels", "project
 
 
 def dataset_labels(dataset, label_column: str = "label") -> np.ndarray:
-    """Integer labels of a (possibly transformed) `datasets.Dataset` without decoding images."""
-    if hasattr(dataset, "with_format") and hasattr(dataset, "column_names"):
+    """Integer labels of a (possibly transformed) `datasets.Dataset`, read from Arrow without decoding images."""
+    from ..data import get_labels
+
+    if hasattr(dataset, "column_names"):
         for column in (label_column, "labels", "label"):
             if column in dataset.column_names:
-                return np.asarray(dataset.with_format("numpy")[column], dtype=np.int64)
+                return get_labels(dataset, column)
         raise ValueError(
             f"The training dataset has no label column '{label_column}' (columns: {dataset.column_names}); "
             "pass class_counts= to LtncTrainer or rename the column."
@@ -161,7 +163,10 @@ class LtncTrainer(Trainer):
             )
         super().__init__(model=model, args=args, **kwargs)
         # keep the model's features in the gathered predictions: (logits, features)
-        self._metrics: dict[str, dict[str, list[torch.Tensor]]] = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self._metrics: dict[str, dict[str, list[torch.Tensor]]] = {
+            "train": defaultdict(list),
+            "eval": defaultdict(list),
+        }
         self._micro_step = (-1, 0)
         self.add_callback(_TrainerStateCallback(self))
         if "proj" in args.spa_modes:
@@ -190,7 +195,8 @@ class LtncTrainer(Trainer):
         if args.disa and (not hasattr(model, "get_target_etf") or model.get_target_etf() is None):
             raise ValueError(
                 "disa=True needs a target simplex ETF, but the model has none (head="
-                f"{head!r}). Use head='etf', or keep a learnable head and set disa_target_etf=True in the model config."
+                f"{head!r}). Use head='etf', or keep a learnable head and set disa_target_etf=True in the model "
+                "config."
             )
         if args.spa_modes and getattr(model, "classifier_parameter", None) is None:
             raise ValueError(
@@ -207,7 +213,9 @@ class LtncTrainer(Trainer):
                 "by ldam_scale itself. Set head='cosine' in the model config."
             )
         if args.loss_type == "dot_regression" and head not in (None, "etf"):
-            raise ValueError(f"loss_type='dot_regression' is the ETF-DR loss and needs head='etf' (got head={head!r}).")
+            raise ValueError(
+                f"loss_type='dot_regression' is the ETF-DR loss and needs head='etf' (got head={head!r})."
+            )
         if args.stage == "crt" and getattr(model, "classifier_parameter", None) is None:
             raise ValueError(f"stage='crt' re-trains a learnable classifier, but head={head!r} is fixed.")
 
@@ -243,7 +251,9 @@ class LtncTrainer(Trainer):
             momentum = args.spa_class_mean_momentum or None
             self.class_mean_tracker = ClassMeanTracker(len(self.class_counts), feature_dim, momentum=momentum)
         self.inc_loss = (
-            INCLoss(len(self.class_counts), feature_dim, nc1_weight=args.inc_nc1_weight, nc2_weight=args.inc_nc2_weight)
+            INCLoss(
+                len(self.class_counts), feature_dim, nc1_weight=args.inc_nc1_weight, nc2_weight=args.inc_nc2_weight
+            )
             if args.inc
             else None
         )
@@ -492,5 +502,8 @@ class LtncTrainer(Trainer):
             self._check_checkpoint_matches(resume_from_checkpoint)
             self.load_ltnc_state(resume_from_checkpoint)
         return super().train(
-            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs
+            resume_from_checkpoint=resume_from_checkpoint,
+            trial=trial,
+            ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
         )
