@@ -46,6 +46,14 @@ class DataArguments:
         default=None, metadata={"help": "Evaluation transform; defaults to the eval variant of train_transform."}
     )
     image_size: int = field(default=32, metadata={"help": "Input resolution of the model."})
+    cutout: int | None = field(default=None, metadata={"help": "Side of the Cutout square (training only)."})
+    transform_kwargs: str | None = field(
+        default=None,
+        metadata={
+            "help": "JSON mapping of extra timm create_transform options for the 'imagenet' training transform, e.g. "
+            "'{\"auto_augment\": \"rand-m9-mstd0.5-inc1\"}' (RandAugment)."
+        },
+    )
     eval_split: str = field(default="test", metadata={"help": "Split used for evaluation."})
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Keep only this many training images (seeded), for smoke tests."}
@@ -147,7 +155,14 @@ def parse_args(argv: list[str] | None = None, recipe: dict[str, Any] | None = No
     _check_keys(override_keys, "the command line")
     merged.setdefault("output_dir", "outputs/ltnc")
     parser = HfArgumentParser(_dataclasses())
-    return parser.parse_args_into_dataclasses(args=_to_argv(merged) + argv)
+    parsed = parser.parse_args_into_dataclasses(args=_to_argv(merged) + argv)
+    # an explicit `key: null` in a recipe means None (argparse cannot spell it)
+    for key, value in merged.items():
+        if value is None:
+            for obj in parsed:
+                if any(f.name == key for f in fields(obj)):
+                    setattr(obj, key, None)
+    return parsed
 
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, num_labels: int, id2label: dict[int, str]):
@@ -214,8 +229,11 @@ def build_datasets(data_args: DataArguments, *, seed: int, num_channels: int):
     if data_args.max_eval_samples is not None and data_args.max_eval_samples < len(evaluation):
         evaluation = evaluation.shuffle(seed=seed).select(range(data_args.max_eval_samples))
     raw = {"train": train, "eval": evaluation}
+    extra = json.loads(data_args.transform_kwargs) if data_args.transform_kwargs else {}
+    if data_args.cutout:
+        extra["cutout"] = data_args.cutout
     train_tf = create_transform(
-        data_args.train_transform, train=True, image_size=data_args.image_size, in_chans=num_channels
+        data_args.train_transform, train=True, image_size=data_args.image_size, in_chans=num_channels, **extra
     )
     eval_tf = create_transform(
         data_args.eval_transform or data_args.train_transform,
@@ -239,6 +257,10 @@ def main(argv: list[str] | None = None, recipe: dict[str, Any] | None = None) ->
     set_seed(training_args.seed)
     backbone_kwargs = json.loads(model_args.backbone_kwargs) if model_args.backbone_kwargs else {}
     num_channels = int(backbone_kwargs.get("in_chans", 3))
+    if model_args.model_name_or_path:  # e.g. cRT: the checkpoint knows its input channels
+        from transformers import AutoConfig
+
+        num_channels = int(getattr(AutoConfig.from_pretrained(model_args.model_name_or_path), "num_channels", 3))
     raw, datasets = build_datasets(data_args, seed=training_args.seed, num_channels=num_channels)
     label_feature = raw["train"].features["label"]
     names = getattr(label_feature, "names", None) or [str(i) for i in range(label_feature.num_classes)]
@@ -284,7 +306,7 @@ def finish_run(trainer, raw, datasets, data_args, model_args, counts, metrics) -
     card = create_model_card(
         model_name=os.path.basename(os.path.abspath(args.output_dir)),
         dataset_name=data_args.dataset,
-        imbalance_factor=data_args.imbalance_factor,
+        imbalance_factor=round(max(counts) / max(min(counts), 1), 2),
         results=report,
         method=methods,
         etf_seed=model_args.etf_seed,

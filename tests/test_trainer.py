@@ -111,7 +111,7 @@ def test_disa_spa_reg_inc_components_are_logged_and_weights_train(tmp_path):
         "loss_disa",
         "loss_spa_reg",
         "loss_inc",
-        "spa_cosine",
+        "spa_tracker_cosine",
         "eval_loss_disa",
         "eval_loss_spa_reg",
         "eval_accuracy",

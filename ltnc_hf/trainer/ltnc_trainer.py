@@ -388,7 +388,7 @@ class LtncTrainer(Trainer):
                 loss = loss + args.spa_reg_weight * reg
                 record["loss_spa_reg"].append(reg.detach())
             with torch.no_grad():
-                record["spa_cosine"].append(self._spa_cosine(weight, tracker))
+                record["spa_tracker_cosine"].append(self._spa_cosine(weight, tracker))
 
         if self.inc_loss is not None:
             self.inc_loss.to(features.device)
