@@ -169,6 +169,10 @@ class LtncTrainer(Trainer):
         }
         self._micro_step = (-1, 0)
         self.add_callback(_TrainerStateCallback(self))
+        if args.nc_metrics and self.eval_dataset is not None:
+            from ..metrics import NeuralCollapseCallback
+
+            self.add_callback(NeuralCollapseCallback())
         if "proj" in args.spa_modes:
             self.add_callback(SpAProjectionCallback(self.class_mean_tracker, args.spa_proj_gamma))
         if "slerp" in args.spa_modes:
