@@ -134,6 +134,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from .hub import push_checkpoint
+
+    url = push_checkpoint(args.folder, args.repo_id, private=args.private)
+    print(f"Pushed {args.folder} to {args.repo_id}: {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltnc-hf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,13 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--transform", default="basic")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--output-dir", default="outputs/evaluation")
+
+    push = sub.add_parser("push", help="Upload a trained model folder (weights, processor, card, code) to the Hub.")
+    push.add_argument("folder", help="The `final/` folder of a training run.")
+    push.add_argument("--repo-id", required=True)
+    push.add_argument("--private", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv and argv[0] == "train":  # everything after `train` belongs to the training arguments
+        args = argparse.Namespace(command="train", rest=argv[1:])
+    else:
+        args, unknown = parser.parse_known_args(argv)
+        if args.command == "demo":
+            args.overrides = list(args.overrides) + unknown
+        elif unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "train":
             from .train import main as train_main
@@ -193,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             return _build_dataset(args)
         if args.command == "evaluate":
             return _evaluate(args)
-    except ValueError as err:
+        if args.command == "push":
+            return _push(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
         print(f"ltnc-hf {args.command}: error: {err}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command}")
