@@ -46,6 +46,9 @@ _export(
     "LtncForImageClassification",
     "LtncImageClassifierOutput",
     "simplex_etf",
+    "spread_unit_vectors",
+    "export_backbone_to_timm",
+    "LtncImageProcessor",
     "HEAD_TYPES",
 )
 _export("ltnc_hf.ot", "sinkhorn")
@@ -70,6 +73,7 @@ _export(
     "NeuralCollapseCallback",
 )
 _export("ltnc_hf.model_card", "create_model_card")
+_export("ltnc_hf.hub", "push_checkpoint")
 _export("ltnc_hf.trainer", "LtncTrainingArguments", "LtncTrainer")
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -23,6 +23,7 @@ from ltnc_hf.modeling import (
     LtncForImageClassification,
     LtncImageClassifierOutput,
     LtncModel,
+    simplex_etf,
 )
 
 
@@ -131,6 +132,22 @@ def test_save_and_auto_load_give_identical_logits(tmp_path, head):
     assert type(base) is LtncModel and torch.equal(base(x).features, model(x).features)
 
 
+def test_loaded_etf_is_never_replaced_and_a_missing_one_is_rebuilt(tmp_path):
+    model = make_model(head="etf", etf_seed=4)
+    with torch.no_grad():
+        model.classifier.etf.copy_(model.classifier.etf[:, torch.arange(9, -1, -1)])  # not what seed 4 gives
+    model.save_pretrained(tmp_path / "permuted")
+    loaded = LtncForImageClassification.from_pretrained(tmp_path / "permuted")
+    assert torch.equal(loaded.classifier.etf, model.classifier.etf)
+    loaded.init_weights()
+    assert torch.equal(loaded.classifier.etf, model.classifier.etf)
+    # a linear-head checkpoint has no ETF: loading it with head="etf" builds the seeded ETF
+    make_model(head="linear").save_pretrained(tmp_path / "linear")
+    config = LtncConfig.from_pretrained(tmp_path / "linear", head="etf", etf_seed=4, feature_norm="none")
+    rebuilt = LtncForImageClassification.from_pretrained(tmp_path / "linear", config=config)
+    torch.testing.assert_close(rebuilt.classifier.etf, simplex_etf(10, 64, seed=4))
+
+
 def test_meta_device_load_restores_timm_non_persistent_buffers(tmp_path):
     """transformers v5 loads on the meta device and leaves non-persistent buffers uninitialised; timm's relative
     position index must be recomputed (without it the forward indexes garbage)."""
@@ -197,6 +214,27 @@ def test_pretrained_timm_backbone_is_not_clobbered(tmp_path):
         assert torch.equal(model.ltnc.backbone.state_dict()[key], value), key
 
 
+@pytest.mark.parametrize("backbone", ["cifar_resnet8", "hf:vit"])
+def test_activation_checkpointing_reaches_the_backbone(backbone):
+    kwargs = TINY_VIT if backbone == "hf:vit" else {}
+    model = make_model(backbone=backbone, backbone_kwargs=kwargs, num_labels=3)
+    x, y = images(), torch.tensor([0, 1, 2, 0])
+    model(x, labels=y).loss.backward()
+    reference = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    model.activation_checkpointing_enable()
+    assert model.is_activation_checkpointing
+    if backbone == "hf:vit":
+        assert any(getattr(module, "gradient_checkpointing", False) for module in model.ltnc.backbone.modules())
+    else:
+        assert model.ltnc.backbone.grad_checkpointing
+    model(x, labels=y).loss.backward()
+    for key, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, reference[key], msg=key)
+    model.activation_checkpointing_disable()
+    assert not model.is_activation_checkpointing
+
+
 # ---------------------------------------------------------------------------------------------------- bad input
 def test_unknown_backbone_suggests_close_timm_names():
     with pytest.raises(ValueError, match=r"Unknown backbone 'resnet5O'.*'resnet50'"):
@@ -218,6 +256,8 @@ def test_unknown_head_and_feature_norm_list_the_choices():
         LtncConfig(feature_norm="batchnorm")
     with pytest.raises(ValueError, match="does not apply to head='linear'"):
         LtncConfig(head="linear", logit_scale=30.0)
+    with pytest.raises(ValueError, match="problem_type='multi_label_classification' is not supported"):
+        LtncConfig(problem_type="multi_label_classification")
 
 
 def test_etf_head_narrower_than_the_classes():
@@ -253,7 +293,6 @@ def test_loading_into_a_different_number_of_labels(tmp_path):
     # the documented way out: keep the backbone, re-initialise the classifier (here a new 7-class ETF)
     resized = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=7, ignore_mismatched_sizes=True)
     assert resized.get_target_etf().shape == (64, 7)
-    from ltnc_hf.modeling import simplex_etf
-
     torch.testing.assert_close(resized.get_target_etf(), simplex_etf(7, 64))
+    assert resized.classifier.etf_computed
     assert torch.equal(resized.ltnc.backbone.conv1.weight, model.ltnc.backbone.conv1.weight)

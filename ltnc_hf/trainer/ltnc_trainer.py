@@ -265,7 +265,7 @@ class LtncTrainer(Trainer):
     def _prepare_crt(self, model: nn.Module) -> None:
         """cRT: freeze everything but the classifier and re-initialise it."""
         model.requires_grad_(False)
-        model.reset_classifier()
+        model.reset_classifier(seed=self.args.seed)
         for param in model.head_parameters():
             param.requires_grad_(True)
 
