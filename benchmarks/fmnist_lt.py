@@ -204,7 +204,7 @@ def run_one(spec: dict, out_file: Path, data_cache: dict) -> dict:
         "spec": spec,
         "run": name,
         "class_counts": counts,
-        "test": {k: report.get(k) for k in keep},
+        "test": {k: report.get(k, report.get("neural_collapse", {}).get(k)) for k in keep},
         "validation_final": {k[len("eval_"):]: v for k, v in history[-1].items() if k.startswith("eval_")}
         if history
         else {},

@@ -199,3 +199,14 @@ def test_cost_is_full_precision_under_autocast():
         loss = loss_fn(features, etf)
     assert cost.dtype == torch.float32 and loss.dtype == torch.float32
     torch.testing.assert_close(cost, reference)
+
+
+def test_normalised_etf_cache_follows_in_place_changes():
+    etf = _simplex_etf(4, 6, dtype=torch.float32)
+    features = torch.randn(5, 6, generator=torch.Generator().manual_seed(9))
+    loss_fn = DisALoss()
+    first = loss_fn.cost_matrix(features, etf)
+    torch.testing.assert_close(loss_fn.cost_matrix(features, etf), first)
+    with torch.no_grad():
+        etf.copy_(-etf)  # same storage, new version: the cache must not serve the old columns
+    torch.testing.assert_close(loss_fn.cost_matrix(features, etf), 2.0 - first)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["SupervisedLoss", "as_class_counts", "check_labels", "check_logits"]
+__all__ = ["SupervisedLoss", "as_class_counts", "check_labels", "check_lam", "check_logits"]
 
 
 def as_class_counts(class_counts: Sequence[int] | torch.Tensor | None, loss_name: str) -> torch.Tensor:
@@ -45,7 +45,7 @@ def check_logits(logits: torch.Tensor, num_classes: int | None = None) -> None:
 
 
 def check_labels(labels: torch.Tensor, num_classes: int, batch_size: int | None = None, name: str = "labels") -> None:
-    """Raise a `ValueError` unless `labels` is an integer tensor of shape `(batch,)` with values in `[0, num_classes)`."""
+    """Raise a `ValueError` unless `labels` is an integer tensor of shape `(batch,)` with ids in `[0, num_classes)`."""
     if not isinstance(labels, torch.Tensor) or labels.ndim != 1:
         shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
         raise ValueError(f"`{name}` must be a 1-D tensor of class ids, got {shape}.")
@@ -64,7 +64,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, batch_size: int | None 
         )
 
 
-def _check_lam(lam: float) -> float:
+def check_lam(lam: float) -> float:
     lam = float(lam)
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"The mixup coefficient `lam` must be in [0, 1], got {lam}.")
@@ -132,7 +132,7 @@ class SupervisedLoss(nn.Module):
         check_logits(logits, self.num_classes)
         batch, num_classes = logits.shape
         check_labels(labels, num_classes, batch)
-        lam = _check_lam(lam)
+        lam = check_lam(lam)
         if labels_b is not None:
             check_labels(labels_b, num_classes, batch, name="labels_b")
         elif lam != 1.0:
