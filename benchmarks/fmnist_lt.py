@@ -242,7 +242,58 @@ def _fmt(mean, std, n, scale=100.0, digits=1):
     return f"{scale * mean:.{digits}f}"
 
 
-def report(runs_dir: Path = RUNS_DIR, json_path: Path = RESULT_JSON, md_path: Path = RESULT_MD) -> dict:
+def _methods_of(recipe: str, spec: dict) -> list[str]:
+    """Model-card method names of a Fashion-MNIST-LT recipe name such as `ce_drw_disa` or `etf_dr`."""
+    import yaml
+
+    path = ROOT / "recipes" / "fmnist_lt" / f"rho{spec['rho']}" / f"{recipe}.yaml"
+    r = yaml.safe_load(path.read_text())
+    methods = [r.get("loss_type", "ce")]
+    if r.get("head") == "etf" and methods[0] != "dot_regression":
+        methods.append("etf")
+    if r.get("drw"):
+        methods.append("drw")
+    if r.get("disa"):
+        methods.append("disa")
+    methods += [f"spa_{m}" for m in str(r.get("spa", "none")).split(",") if m not in ("none", "")]
+    if r.get("mixup_alpha", 0) and spec.get("mixup") is not False:
+        methods.append("mixup")
+    return methods
+
+
+def _render_cards(groups: dict[str, list[dict]], cards_dir: Path) -> None:
+    """One model card per benchmarked configuration (mean test results over its seeds)."""
+    from ltnc_hf.model_card import create_model_card
+
+    cards_dir.mkdir(parents=True, exist_ok=True)
+    for key, runs in groups.items():
+        spec = runs[0]["spec"]
+        mean = {}
+        for metric in ("accuracy", "many_accuracy", "medium_accuracy", "few_accuracy", "balanced_accuracy"):
+            values = [r["test"].get(metric) for r in runs if r["test"].get(metric) is not None]
+            mean[metric] = float(np.mean(values)) if values else None
+        recipe = f"recipes/fmnist_lt/rho{spec['rho']}/{spec['recipe']}.yaml"
+        card = create_model_card(
+            model_name=f"fmnist-lt-{key.replace('__', '-').replace('_', '-')}",
+            dataset_name="Fashion-MNIST-LT",
+            imbalance_factor=spec["rho"],
+            results=mean,
+            method=_methods_of(spec["recipe"], spec),
+            recipe=recipe,
+            etf_seed=0,
+            class_counts=runs[0]["class_counts"],
+            backbone="cifar_resnet8",
+            training_args={"seeds": sorted(r["spec"]["seed"] for r in runs), "benchmark": "benchmarks/fmnist_lt.py"},
+        )
+        card.save(str(cards_dir / f"{key.replace('__', '_')}.md"))
+
+
+def report(
+    runs_dir: Path = RUNS_DIR,
+    json_path: Path = RESULT_JSON,
+    md_path: Path = RESULT_MD,
+    cards_dir: Path | None = None,
+) -> dict:
     results = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
     groups: dict[str, list[dict]] = {}
     for r in results:
@@ -274,6 +325,8 @@ def report(runs_dir: Path = RUNS_DIR, json_path: Path = RESULT_JSON, md_path: Pa
         ]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
+    if cards_dir is not None:
+        _render_cards(groups, cards_dir)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({"runs": len(results), "summary": summary}, indent=1))
     md_path.write_text(
@@ -312,7 +365,7 @@ def main(argv=None) -> int:
             )
             if args.max_runs is not None and done >= args.max_runs:
                 break
-    report(runs_dir, json_path, md_path)
+    report(runs_dir, json_path, md_path, cards_dir=None if args.quick else ROOT / "model_cards" / "fmnist_lt")
     return 0
 
 

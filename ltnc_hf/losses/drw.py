@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from timm.loss.class_weights import compute_class_weights
 
-from ._base import as_class_counts
+from .class_balanced import class_balanced_weights
 
 __all__ = ["drw_class_weights"]
 
@@ -30,8 +29,6 @@ def drw_class_weights(class_counts: Sequence[int] | torch.Tensor, beta: float = 
     Returns:
         `torch.Tensor` of shape `(num_classes,)`, float32, summing to `num_classes`.
     """
-    counts = as_class_counts(class_counts, "drw")
     if not 0.0 < beta < 1.0:
         raise ValueError(f"DRW `beta` must be in (0, 1), got {beta}; LDAM-DRW uses 0.9999.")
-    _, weights = compute_class_weights(counts, int(counts.sum()), method="effective_num", beta=beta)
-    return weights
+    return class_balanced_weights(class_counts, beta)
