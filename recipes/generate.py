@@ -248,7 +248,10 @@ def _imagenet(arch: str) -> Setting:
         rho="256",
         paper_key=f"imagenet_lt/{arch}",
         launcher="multi_gpu_4",
-        data=_IMAGENET_DATA,
+        # DisA Table 9: the ResNeXt-50 INC runs (with and without DisA) add RandAugment to mixup
+        data=_IMAGENET_DATA
+        if resnet50
+        else {**_IMAGENET_DATA, "transform_kwargs": '{"auto_augment": "rand-m9-mstd0.5-inc1"}'},
         model={"backbone": "resnet50" if resnet50 else "resnext50_32x4d"},
         schedule=_IMAGENET_SCHEDULE,
         run=_LARGE_RUN,
@@ -654,6 +657,7 @@ _SECTIONS = [
             "lt_selection",
             "lt_seed",
             "train_transform",
+            "transform_kwargs",
             "image_size",
             "eval_split",
         ],

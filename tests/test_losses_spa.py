@@ -162,7 +162,7 @@ def _pair(seed=0, k=K, d=D):
     return torch.randn(k, d, generator=g, dtype=torch.float64), torch.randn(k, d, generator=g, dtype=torch.float64)
 
 
-def test_reg_loss_matches_numpy_and_only_trains_the_weight():
+def test_reg_loss_matches_numpy_and_passes_gradients_to_weight_and_means():
     weight, means = _pair()
     w = weight.clone().requires_grad_(True)
     mu = means.clone().requires_grad_(True)
@@ -175,7 +175,12 @@ def test_reg_loss_matches_numpy_and_only_trains_the_weight():
         float(np.mean(1 - cos[mask.numpy()])), rel=1e-6
     )
     loss.backward()
-    assert mu.grad is None and bool(torch.isfinite(w.grad).all())
+    assert bool(torch.isfinite(w.grad).all())
+    # d(1 - cos)/d(mu) = -(w_hat - cos * mu_hat) / |mu| / K, the mirror image of the weight's gradient
+    w_hat = wn / np.linalg.norm(wn, axis=1, keepdims=True)
+    mu_hat = mn / np.linalg.norm(mn, axis=1, keepdims=True)
+    expected = -(w_hat - cos[:, None] * mu_hat) / np.linalg.norm(mn, axis=1, keepdims=True) / len(cos)
+    assert np.allclose(mu.grad.numpy(), expected, atol=1e-6)
     # a gradient step raises every cosine
     with torch.no_grad():
         after = torch.nn.functional.cosine_similarity(w - 0.5 * w.grad, means, dim=1).numpy()

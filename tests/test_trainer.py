@@ -80,10 +80,32 @@ def test_disa_without_etf_is_refused(tmp_path):
         LtncTrainer(model=_model("linear"), args=_args(tmp_path, disa=True), train_dataset=ds)
 
 
-def test_spa_with_fixed_etf_head_is_refused(tmp_path):
+def test_spa_slerp_with_fixed_etf_head_is_refused(tmp_path):
     ds = synthetic_pixel_dataset(COUNTS)
-    with pytest.raises(ValueError, match="has no learnable weight"):
-        LtncTrainer(model=_model("etf"), args=_args(tmp_path, spa="reg"), train_dataset=ds)
+    with pytest.raises(ValueError, match="SpA-SLERP edits a learnable classifier"):
+        LtncTrainer(model=_model("etf"), args=_args(tmp_path, spa="slerp"), train_dataset=ds)
+
+
+def test_spa_reg_reaches_the_features_with_a_fixed_etf_head(tmp_path):
+    """ETF-DR + SpA-Reg: with a fixed ETF the regulariser acts through the class means of the batch."""
+    from ltnc_hf.losses import spa_reg_loss
+
+    ds = synthetic_pixel_dataset(COUNTS)
+    model = _model("etf")
+    args = _args(tmp_path, spa="reg", loss_type="dot_regression", max_steps=3)
+    trainer = LtncTrainer(model=model, args=args, train_dataset=ds)
+    trainer.train()
+    assert any("loss_spa_reg" in entry for entry in trainer.state.log_history)
+    tracker = trainer.class_mean_tracker
+    batch = ds[:16]
+    features = model(pixel_values=batch["pixel_values"]).features
+    centered = trainer._differentiable_centered_means(features, batch["label"], tracker)
+    # the value is that of the running means ...
+    assert torch.allclose(centered, tracker.centered_means(), atol=1e-6)
+    # ... and the gradient reaches every feature of the batch
+    reg = spa_reg_loss(model.get_classifier_weight(), centered, mask=tracker.seen)
+    grad = torch.autograd.grad(reg, features)[0]
+    assert torch.all(grad.norm(dim=1) > 0)
 
 
 # ------------------------------------------------------------------------------------------------------------------

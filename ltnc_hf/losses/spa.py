@@ -67,7 +67,9 @@ def spa_reg_loss(
 
     Args:
         weight (`torch.Tensor` of shape `(num_classes, dim)`): classifier weight (gradients flow into it).
-        centered_means (`torch.Tensor` of shape `(num_classes, dim)`): `mu_c - mu_G` (treated as constants).
+        centered_means (`torch.Tensor` of shape `(num_classes, dim)`): `mu_c - mu_G`. The running means of
+            `ClassMeanTracker` carry no graph (only the weight is aligned); means built with a graph (the trainer's
+            straight-through batch means) also pass the gradient on to the features.
         mask (`torch.Tensor` of shape `(num_classes,)`, bool, *optional*): classes to include (e.g.
             `tracker.seen`); defaults to all. The mean is over the included classes.
         eps (`float`, *optional*, defaults to 1e-8): floor on the norms.
@@ -77,8 +79,8 @@ def spa_reg_loss(
     """
     mask = _check_pair(weight, centered_means, mask)
     w = weight.float()
-    mu = centered_means.detach().to(device=w.device, dtype=torch.float32)
-    mu_hat = mu / torch.linalg.vector_norm(mu, dim=1, keepdim=True).clamp_min(eps)  # a constant: no graph
+    mu = centered_means.to(device=w.device, dtype=torch.float32)
+    mu_hat = mu / torch.linalg.vector_norm(mu, dim=1, keepdim=True).clamp_min(eps)
     cos = torch.linalg.vecdot(w, mu_hat) / torch.linalg.vector_norm(w, dim=1).clamp_min(eps)
     mask_f = mask.to(cos.dtype)
     return ((1.0 - cos) * mask_f).sum() / mask_f.sum().clamp_min(1.0)

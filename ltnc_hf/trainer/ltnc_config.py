@@ -131,6 +131,13 @@ class LtncTrainingArguments(TrainingArguments):
         },
     )
     spa_reg_weight: float = field(default=1.0, metadata={"help": "SpA-Reg: weight lambda of eq. (16)."})
+    spa_reg_feature_grad: bool = field(
+        default=True,
+        metadata={
+            "help": "SpA-Reg: let eq. (15) reach the features through the batch's class means (straight-through on "
+            "the running means). Needed with a fixed ETF head (ETF-DR + SpA-Reg); False aligns only the weights."
+        },
+    )
     spa_slerp_alpha_max: float = field(default=0.5, metadata={"help": "SpA-SLERP: largest interpolation fraction."})
     spa_slerp_tau: float = field(
         default=0.9, metadata={"help": "SpA-SLERP: interpolate classes whose weight-mean cosine is below tau."}

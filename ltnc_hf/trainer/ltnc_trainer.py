@@ -64,6 +64,18 @@ def _gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(all_gather(tensor.contiguous()), dim=0)
 
 
+def _gather(tensor: torch.Tensor) -> torch.Tensor:
+    """All-gather along the batch dimension, without gradients (identity on one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor
+    world = torch.distributed.get_world_size()
+    if world == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    torch.distributed.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
 class _TrainerStateCallback(TrainerCallback):
     """Writes the trainer-side buffers (class-mean tracker, INC means) next to every checkpoint."""
 
@@ -202,11 +214,21 @@ class LtncTrainer(Trainer):
                 f"{head!r}). Use head='etf', or keep a learnable head and set disa_target_etf=True in the model "
                 "config."
             )
-        if args.spa_modes and getattr(model, "classifier_parameter", None) is None:
+        edits = [m for m in args.spa_modes if m in ("slerp", "proj")]
+        if edits and getattr(model, "classifier_parameter", None) is None:
             raise ValueError(
-                f"spa={args.spa!r} aligns a learnable classifier with the class means, but the model's head "
-                f"({head!r}) has no learnable weight. Use head='linear' or 'cosine', or set spa='none'."
+                f"spa={args.spa!r}: SpA-{edits[0].upper()} edits a learnable classifier, but the model's head "
+                f"({head!r}) has no learnable weight. Use head='linear' or 'cosine', or spa='reg' (which also works "
+                "with a fixed ETF head, through the features)."
             )
+        if "reg" in args.spa_modes and not hasattr(model, "get_classifier_weight"):
+            raise ValueError("spa='reg' needs model.get_classifier_weight(); use an LtncForImageClassification.")
+        if "reg" in args.spa_modes and getattr(model, "classifier_parameter", None) is None:
+            if not args.spa_reg_feature_grad:
+                raise ValueError(
+                    f"spa='reg' with a fixed head ({head!r}) can only act through the features; keep "
+                    "spa_reg_feature_grad=True or use a learnable head."
+                )
         if args.maxnorm_threshold is not None and getattr(model, "classifier_parameter", None) is None:
             raise ValueError(
                 f"maxnorm_threshold needs a learnable classifier, but head={head!r} is fixed; unset maxnorm_threshold."
@@ -383,12 +405,16 @@ class LtncTrainer(Trainer):
         tracker = self.class_mean_tracker
         if tracker is not None:
             tracker.to(features.device)
+            dominant = labels if lam >= 0.5 else labels_b
             if training:
-                dominant = labels if lam >= 0.5 else labels_b
                 tracker.update(features.detach(), dominant)
-            weight = _unwrap(model).classifier_parameter
+            weight = _unwrap(model).get_classifier_weight()
             if "reg" in args.spa_modes:
-                reg = self._spa_reg(weight, tracker)
+                if training and args.spa_reg_feature_grad:
+                    centered = self._differentiable_centered_means(features, dominant, tracker)
+                else:
+                    centered = tracker.centered_means()
+                reg = self._spa_reg(weight, centered, tracker)
                 loss = loss + args.spa_reg_weight * reg
                 record["loss_spa_reg"].append(reg.detach())
             with torch.no_grad():
@@ -403,10 +429,31 @@ class LtncTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     @staticmethod
-    def _spa_reg(weight: torch.Tensor, tracker) -> torch.Tensor:
+    def _spa_reg(weight: torch.Tensor, centered: torch.Tensor, tracker) -> torch.Tensor:
         from ..losses import spa_reg_loss
 
-        return spa_reg_loss(weight, tracker.centered_means().to(weight.dtype), mask=tracker.seen)
+        return spa_reg_loss(weight, centered.to(weight.dtype), mask=tracker.seen)
+
+    @staticmethod
+    def _differentiable_centered_means(features: torch.Tensor, labels: torch.Tensor, tracker) -> torch.Tensor:
+        """Centred running class means whose gradient is that of the global batch's class means.
+
+        Eq. (15) is a loss of the features too. The running means (tracker) give the value; for the classes in the
+        (global) batch a straight-through term adds the gradient of their batch means, so SpA-Reg also moves the
+        features toward their class weights (and acts with a fixed ETF head). Features are gathered with gradients,
+        as for DisA, so the gradient is that of one process on the concatenated batch.
+        """
+        feats = _gather_with_grad(features)
+        labs = _gather(labels)
+        num_classes = tracker.means.shape[0]
+        sums = feats.new_zeros(num_classes, feats.shape[1]).index_add(0, labs, feats)
+        counts = torch.bincount(labs, minlength=num_classes).to(feats.dtype)
+        batch_means = sums / counts.clamp_min(1.0)[:, None]
+        straight_through = torch.where((counts > 0)[:, None], batch_means - batch_means.detach(), 0.0)
+        means = tracker.means.to(feats.dtype) + straight_through
+        seen = tracker.seen
+        global_mean = means[seen].mean(0) if bool(seen.any()) else means.mean(0)
+        return means - global_mean
 
     @staticmethod
     def _spa_cosine(weight: torch.Tensor, tracker) -> torch.Tensor:
