@@ -92,7 +92,9 @@ def test_spa_reg_reaches_the_features_with_a_fixed_etf_head(tmp_path):
 
     ds = synthetic_pixel_dataset(COUNTS)
     model = _model("etf")
-    args = _args(tmp_path, spa="reg", loss_type="dot_regression", max_steps=3)
+    with pytest.raises(ValueError, match="set spa_reg_feature_grad=True"):
+        LtncTrainer(model=model, args=_args(tmp_path, spa="reg", loss_type="dot_regression"), train_dataset=ds)
+    args = _args(tmp_path, spa="reg", spa_reg_feature_grad=True, loss_type="dot_regression", max_steps=3)
     trainer = LtncTrainer(model=model, args=args, train_dataset=ds)
     trainer.train()
     assert any("loss_spa_reg" in entry for entry in trainer.state.log_history)

@@ -226,7 +226,7 @@ class LtncTrainer(Trainer):
         if "reg" in args.spa_modes and getattr(model, "classifier_parameter", None) is None:
             if not args.spa_reg_feature_grad:
                 raise ValueError(
-                    f"spa='reg' with a fixed head ({head!r}) can only act through the features; keep "
+                    f"spa='reg' with a fixed head ({head!r}) can only act through the features; set "
                     "spa_reg_feature_grad=True or use a learnable head."
                 )
         if args.maxnorm_threshold is not None and getattr(model, "classifier_parameter", None) is None:

@@ -46,6 +46,7 @@ def main(out: str, per_device_batch: int) -> None:
         disa_weight=5.0,
         disa_epsilon=0.1,
         spa="reg",
+        spa_reg_feature_grad=True,  # the gathered straight-through class means
         optim="sgd",
     )
     trainer = LtncTrainer(model=model, args=args, train_dataset=ds)
