@@ -67,6 +67,8 @@ def test_unknown_loss_lists_valid_ones(tmp_path):
         ({"stage": "crt", "disa": True}, "stage='crt' re-trains only the classifier"),
         ({"lr_step_epochs": "180,160"}, "increasing"),
         ({"sampler": "balanced"}, "Unknown sampler 'balanced'"),
+        ({"lr_step_epochs": "160,180", "lr_scheduler_type": "cosine"}, "replace lr_scheduler_type='cosine'"),
+        ({"lr_warmup_epochs": 5, "warmup_steps": 100}, "both set a warm-up"),
     ],
 )
 def test_invalid_combinations_fail_with_the_fix(tmp_path, kw, match):

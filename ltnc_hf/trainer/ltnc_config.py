@@ -303,6 +303,18 @@ class LtncTrainingArguments(TrainingArguments):
         steps = self.lr_step_epoch_list
         if steps != sorted(steps) or any(s <= 0 for s in steps):
             raise ValueError(f"lr_step_epochs must be increasing positive epochs (got {self.lr_step_epochs!r}).")
+        if steps or self.lr_warmup_epochs:
+            scheduler = getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)
+            if scheduler != "linear":
+                raise ValueError(
+                    f"lr_step_epochs / lr_warmup_epochs define the schedule and replace lr_scheduler_type="
+                    f"'{scheduler}'; remove one of them."
+                )
+            if self.warmup_steps:
+                raise ValueError(
+                    f"lr_warmup_epochs={self.lr_warmup_epochs} and warmup_steps={self.warmup_steps} both set a "
+                    "warm-up; keep one."
+                )
         if self.stage == "crt":
             if self.sampler == "random":
                 self.sampler = "class_balanced"
