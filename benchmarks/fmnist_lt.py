@@ -65,10 +65,12 @@ def run_plan(quick: bool) -> list[dict]:
                 plan.append({"rho": rho, "recipe": method, "seed": seed, "mixup": False})
             for method in ONCE:
                 plan.append({"rho": rho, "recipe": method, "seed": seed, "mixup": None})
-        if seed == 0:
-            for lam, eps in SWEEP:
-                sweep = {"disa_weight": lam, "disa_epsilon": eps}
-                plan.append({"rho": 100, "recipe": "ce_disa", "seed": 0, "mixup": False, **sweep})
+            if seed == 0 and rho == 100:
+                # the sweep right after the first block; (0.1, 1) is the recipe's own setting, run above
+                for lam, eps in SWEEP:
+                    if (lam, eps) != (0.1, 1.0):
+                        sweep = {"disa_weight": lam, "disa_epsilon": eps}
+                        plan.append({"rho": 100, "recipe": "ce_disa", "seed": 0, "mixup": False, **sweep})
     return plan
 
 

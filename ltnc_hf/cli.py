@@ -153,10 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("rest", nargs=argparse.REMAINDER)
 
-    demo = sub.add_parser("demo", help="A few CPU minutes of CE + DisA on Fashion-MNIST-LT, offline.")
+    demo = sub.add_parser(
+        "demo",
+        help="A few CPU minutes of CE + DisA on Fashion-MNIST-LT, offline; any --field value overrides the recipe.",
+    )
     demo.add_argument("--output-dir", default="outputs/demo")
     demo.add_argument("--epochs", type=int, default=None)
-    demo.add_argument("overrides", nargs=argparse.REMAINDER, help="--field value pairs overriding the demo recipe")
 
     build = sub.add_parser("build-dataset", help="Build a long-tailed dataset and save or publish it.")
     build.add_argument("name")
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args, unknown = parser.parse_known_args(argv)
         if args.command == "demo":
-            args.overrides = list(args.overrides) + unknown
+            args.overrides = unknown  # --field value pairs overriding the demo recipe
         elif unknown:
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:

@@ -246,7 +246,14 @@ class LtncTrainer(Trainer):
             raise ValueError(f"stage='crt' re-trains a learnable classifier, but head={head!r} is fixed.")
 
     def _build_losses(self, model: nn.Module, args: LtncTrainingArguments) -> None:
-        from ..losses import ClassMeanTracker, DisALoss, INCLoss, create_loss, drw_class_weights
+        from ..losses import (
+            LOSSES_USING_CLASS_COUNTS,
+            ClassMeanTracker,
+            DisALoss,
+            INCLoss,
+            create_loss,
+            drw_class_weights,
+        )
 
         loss_kwargs = {}
         if args.loss_type == "ce" and args.label_smoothing:
@@ -258,7 +265,8 @@ class LtncTrainer(Trainer):
         if args.loss_type == "ldam":
             loss_kwargs["max_margin"] = args.ldam_max_margin
             loss_kwargs["scale"] = args.ldam_scale
-        self.supervised_loss = create_loss(args.loss_type, class_counts=self.class_counts, **loss_kwargs)
+        counts = self.class_counts if args.loss_type in LOSSES_USING_CLASS_COUNTS else None
+        self.supervised_loss = create_loss(args.loss_type, class_counts=counts, **loss_kwargs)
         self.drw_weights = drw_class_weights(self.class_counts, beta=args.drw_beta) if args.drw else None
         self.disa_loss = (
             DisALoss(
