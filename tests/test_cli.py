@@ -139,3 +139,33 @@ def test_push_sends_weights_processor_card_and_code(trained, monkeypatch, capsys
 def test_push_refuses_a_folder_without_weights(tmp_path, capsys):
     assert main(["push", str(tmp_path), "--repo-id", "user/model"]) == 2
     assert "model.safetensors" in capsys.readouterr().err
+
+
+def test_demo_falls_back_to_digits_offline_without_fashion_mnist(tmp_path, monkeypatch, capsys):
+    import ltnc_hf.data.fashion_mnist as fashion_mnist
+
+    monkeypatch.setattr(fashion_mnist, "DEFAULT_FASHION_MNIST_DIR", str(tmp_path / "missing"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "demo"
+    code = main(
+        [
+            "demo",
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "1",
+            "--max_steps",
+            "3",
+            "--disable_tqdm",
+            "True",
+            "--save_strategy",
+            "no",
+            "--eval_strategy",
+            "no",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "running the demo on scikit-learn's bundled digits" in printed
+    assert "| all |" in printed and "| few |" in printed
+    assert (out / "final" / "model.safetensors").is_file() and (out / "metrics.json").is_file()
