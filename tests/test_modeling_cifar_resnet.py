@@ -12,14 +12,7 @@ import ltnc_hf  # noqa: F401  (registers the models)
 from ltnc_hf.modeling import CIFAR_RESNET_DEPTHS, CifarResNet
 from ltnc_hf.modeling.cifar_resnet import ZeroPadShortcut
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small CPU workloads on a shared machine: one intra-op thread avoids OpenMP oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def reference_param_count(blocks: int, width: int = 16, num_classes: int = 10, in_chans: int = 3) -> int:

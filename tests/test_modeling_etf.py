@@ -10,14 +10,7 @@ import torch
 import ltnc_hf
 from ltnc_hf.modeling import EtfHead, LtncConfig, LtncForImageClassification, simplex_etf, spread_unit_vectors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small CPU workloads on a shared machine: one intra-op thread avoids OpenMP oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize(("num_classes", "dim"), [(10, 64), (100, 128), (1000, 2048)])

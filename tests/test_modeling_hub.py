@@ -35,13 +35,7 @@ REMOTE_CODE_FILES = {
 CHECKPOINT_FILES = {"config.json", "model.safetensors", "preprocessor_config.json"} | REMOTE_CODE_FILES
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small CPU workloads on a shared machine: one intra-op thread avoids OpenMP oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(autouse=True)
