@@ -321,8 +321,10 @@ BASE_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "inc_drw": ("INC-DRW", {"head": "linear", "loss_type": "ce", **_DRW, **_INC}),
 }
 # ARB with global class counts is the Balanced-Softmax loss (DisA Appendix A, eq. 18).
-_SPA_BASES = {"ce": ("CE", "ce"), "arb": ("ARB", "balanced_softmax")}
+_SPA_BASES = {"ce": ("CE", "ce"), "arb": ("ARB", "balanced_softmax"), "etf_dr": ("ETF-DR", "dot_regression")}
 _SPA_MODES = {"reg": "SpA-Reg", "slerp": "SpA-SLERP", "proj": "SpA-Proj"}
+# SLERP and Proj edit a learnable classifier: with the fixed ETF of ETF-DR only SpA-Reg applies (SpA Tables 1-2).
+_SPA_BASE_MODES = {"ce": tuple(_SPA_MODES), "arb": tuple(_SPA_MODES), "etf_dr": ("reg",)}
 
 # Which methods each block runs (the rows the papers report). cRT stages are added for every "inc_drw" entry.
 _CIFAR_DISA = [
@@ -453,18 +455,25 @@ def _spa_recipe(setting: Setting, base: str, mode: str) -> Recipe:
     base_label, loss = _SPA_BASES[base]
     stem = f"{base}_spa_{mode}"
     label = f"{base_label} + {_SPA_MODES[mode]}"
+    schedule = _schedule(setting, base, False)
+    model = {**setting.model, "head": "etf" if base == "etf_dr" else "linear"}
+    if "projection_dim" in schedule:
+        model["projection_dim"] = schedule.pop("projection_dim")
     fields = {
         **setting.data,
-        **setting.model,
-        "head": "linear",
+        **model,
         "loss_type": loss,
         "spa": mode,
         "mixup_alpha": setting.mixup_alpha,
-        **setting.schedule,
+        **schedule,
         **setting.run,
         "output_dir": _output_dir(setting, stem),
     }
     notes = ["SpA options (spa_*) stay at the LtncTrainingArguments defaults: the SpA paper gives no values."]
+    if base == "etf_dr":
+        # the ETF is fixed: the regulariser can only act through the class means of the features
+        fields["spa_reg_feature_grad"] = True
+        notes.append("With the fixed ETF head SpA-Reg acts through the features (spa_reg_feature_grad: true).")
     if base == "arb":
         notes.append("ARB with global class counts is the Balanced-Softmax loss (DisA, Appendix A, eq. 18).")
     return _recipe(setting, stem, label, fields, notes)
@@ -479,7 +488,7 @@ def _block(setting: Setting, bases: list[str], spa: bool, disa_variants: bool = 
                 recipes.append(_crt_recipe(setting, recipes[-1].stem, disa))
     if spa:
         for base in _SPA_BASES:
-            for mode in _SPA_MODES:
+            for mode in _SPA_BASE_MODES[base]:
                 recipes.append(_spa_recipe(setting, base, mode))
     return recipes
 
@@ -543,6 +552,7 @@ def _cifar_paper() -> dict[str, dict[str, list[str]]]:
             "inc_drw_crt": [_row(d1, "76.8* 82.6 83.3* 90.2")],
             "inc_drw_crt_disa": [_row(d1, "79.1 82.8 84.9 90.5")],
             "ce_spa_reg": [_row(s1, "71.9 76.3 79.3", spa_rhos)],
+            "etf_dr_spa_reg": [_row(s1, "73.0 79.0 82.3", spa_rhos)],
             "ce_spa_slerp": [_row(s1, "71.6 76.5 79.0", spa_rhos)],
             "ce_spa_proj": [_row(s1, "71.7 76.6 79.1", spa_rhos)],
             "arb_spa_reg": [_row(s1, "81.2 84.0 86.7", spa_rhos)],
@@ -573,6 +583,7 @@ def _cifar_paper() -> dict[str, dict[str, list[str]]]:
             "inc_drw_crt": [_row(d2, "42.8* 48.7 51.8* 63.6")],
             "inc_drw_crt_disa": [_row(d2, "45.2 49.8 54.4 65.9")],
             "ce_spa_reg": [_row(s1, "39.9 44.3 49.2", spa_rhos)],
+            "etf_dr_spa_reg": [_row(s1, "41.6 46.3 50.9", spa_rhos)],
             "ce_spa_slerp": [_row(s1, "39.1 43.1 48.9", spa_rhos)],
             "ce_spa_proj": [_row(s1, "39.4 43.3 48.6", spa_rhos)],
             "arb_spa_reg": [_row(s1, "45.6 51.1 55.2", spa_rhos)],
@@ -612,6 +623,7 @@ PAPER: dict[str, dict[str, list[str]]] = {
         "etf_dr_disa": [_shots("DisA T3", "65.2", "39.9", "12.8", "45.3")],
         "balms": ["SpA T2: 52.8 (ARB)"],
         "ce_spa_reg": ["SpA T2: 44.8"],
+        "etf_dr_spa_reg": ["SpA T2: 45.3"],
         "ce_spa_slerp": ["SpA T2: 44.7"],
         "ce_spa_proj": ["SpA T2: 44.8"],
         "arb_spa_reg": ["SpA T2: 53.2"],
@@ -695,6 +707,7 @@ _SECTIONS = [
             "disa_weight",
             "disa_epsilon",
             "spa",
+            "spa_reg_feature_grad",
         ],
     ),
     (

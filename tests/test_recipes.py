@@ -230,7 +230,7 @@ SMOKE = {
     "etf_ce_disa": _DISA,
     "etf_dr_disa": _DISA,
     **{f"{base}_spa_{mode}": {"spa_tracker_cosine"} for base in ("ce", "arb") for mode in ("slerp", "proj")},
-    **{f"{base}_spa_reg": {"loss_spa_reg", "spa_tracker_cosine"} for base in ("ce", "arb")},
+    **{f"{base}_spa_reg": {"loss_spa_reg", "spa_tracker_cosine"} for base in ("ce", "arb", "etf_dr")},
 }
 SMOKE_FLAGS = [
     "--max_steps", "2", "--max_train_samples", "1024", "--max_eval_samples", "64",
