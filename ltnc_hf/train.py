@@ -51,7 +51,7 @@ class DataArguments:
         default=None,
         metadata={
             "help": "JSON mapping of extra timm create_transform options for the 'imagenet' training transform, e.g. "
-            "'{\"auto_augment\": \"rand-m9-mstd0.5-inc1\"}' (RandAugment)."
+            '\'{"auto_augment": "rand-m9-mstd0.5-inc1"}\' (RandAugment).'
         },
     )
     eval_split: str = field(default="test", metadata={"help": "Split used for evaluation."})
@@ -139,6 +139,22 @@ def load_recipe(path: str) -> dict[str, Any]:
     return recipe
 
 
+def _take_nulls(argv: list[str], merged: dict[str, Any]) -> list[str]:
+    """`--key null` (or `--key=null`) on the command line means None, as `key: null` does in a recipe."""
+    kept, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[1] == "null":
+            merged[arg[2:].split("=", 1)[0].replace("-", "_")] = None
+        elif arg.startswith("--") and i + 1 < len(argv) and argv[i + 1] == "null":
+            merged[arg[2:].replace("-", "_")] = None
+            i += 1
+        else:
+            kept.append(arg)
+        i += 1
+    return kept
+
+
 def parse_args(argv: list[str] | None = None, recipe: dict[str, Any] | None = None):
     """Parse `--config recipe.yaml` plus `--field value` overrides into the three dataclasses."""
     from transformers import HfArgumentParser
@@ -151,8 +167,9 @@ def parse_args(argv: list[str] | None = None, recipe: dict[str, Any] | None = No
             raise ValueError("--config needs a path to a recipe YAML.")
         merged.update(load_recipe(argv[i + 1]))
         argv = argv[:i] + argv[i + 2 :]
-    override_keys = [a[2:].split("=")[0] for a in argv if a.startswith("--")]
+    override_keys = [a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")]
     _check_keys(override_keys, "the command line")
+    argv = _take_nulls(argv, merged)
     merged.setdefault("output_dir", "outputs/ltnc")
     parser = HfArgumentParser(_dataclasses())
     parsed = parser.parse_args_into_dataclasses(args=_to_argv(merged) + argv)

@@ -328,3 +328,13 @@ def test_crt_recipe_retrains_only_the_classifier(inc_run, tmp_path):
             assert not torch.equal(first[name], crt[name]), f"{name}: the classifier was not re-trained"
         else:
             assert torch.equal(first[name], crt[name]), f"{name}: cRT changed a backbone tensor or buffer"
+
+
+@pytest.mark.parametrize("spelling", [["--disa_tol", "null"], ["--disa-tol=null"]])
+def test_null_on_the_command_line_means_none(tmp_path, spelling):
+    path = "recipes/fmnist_lt/rho100/ce_disa.yaml"
+    _, _, default = _parse(path, tmp_path)
+    assert default.disa_tol == pytest.approx(1e-6)
+    _, _, training = parse_args(["--config", str(REPO / path), "--output_dir", str(tmp_path / "o"), *spelling])
+    assert training.disa_tol is None
+    assert training.disa_max_iter == default.disa_max_iter

@@ -50,8 +50,10 @@ class DisALoss(nn.Module):
             the Sinkhorn iterations (official code).
         max_iter (`int`, *optional*, defaults to 200):
             Maximum Sinkhorn iterations.
-        tol (`float`, *optional*, defaults to 1e-6):
-            Sinkhorn stopping threshold on the L1 marginal error.
+        tol (`float` or `None`, *optional*, defaults to 1e-6):
+            Sinkhorn stopping threshold on the L1 marginal error. `None`: exactly `max_iter` iterations and no host
+            synchronisation anywhere in the loss (the mode `torch.compile` always uses, see
+            [`~ltnc_hf.ot.sinkhorn`]); `last_info.error` is then a 0-d tensor.
         check_every (`int`, *optional*, defaults to 10):
             Sinkhorn convergence check period.
         eps (`float`, *optional*, defaults to 1e-8):
@@ -94,7 +96,11 @@ class DisALoss(nn.Module):
         self.cost = cost
         self.plan_grad = plan_grad
         self.max_iter = max_iter
-        self.tol = float(tol)
+        if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0):
+            raise ValueError(
+                f"DisA `tol` must be a number >= 0, or None for a fixed number of iterations, got {tol!r}."
+            )
+        self.tol = None if tol is None else float(tol)
         self.check_every = check_every
         self.eps = float(eps)
         self.last_plan: torch.Tensor | None = None
@@ -116,7 +122,7 @@ class DisALoss(nn.Module):
 
     def _unit_columns(self, etf: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """L2-normalised ETF columns, cached while the same ETF tensor is passed unchanged (it is a fixed buffer)."""
-        if m.requires_grad:
+        if m.requires_grad or torch.compiler.is_compiling():
             return F.normalize(m, dim=0, eps=self.eps)
         key = (etf.data_ptr(), etf._version, tuple(etf.shape), m.dtype, m.device)
         if self._etf_cache is None or self._etf_cache[0] != key:

@@ -106,8 +106,22 @@ class LtncTrainingArguments(TrainingArguments):
         default="cosine",
         metadata={"help": "DisA: transport cost, 1 - cos or squared Euclidean.", "choices": list(DISA_COSTS)},
     )
-    disa_max_iter: int = field(default=200, metadata={"help": "DisA: Sinkhorn iteration cap."})
-    disa_tol: float = field(default=1e-6, metadata={"help": "DisA: Sinkhorn marginal-error tolerance."})
+    disa_max_iter: int = field(
+        default=200,
+        metadata={
+            "help": "DisA: Sinkhorn iteration cap; the exact number of iterations when disa_tol is null or under "
+            "torch_compile (the compiled loop is unrolled: its compile time grows with this number, and 50 "
+            "iterations reach the default tolerance at disa_epsilon=1)."
+        },
+    )
+    disa_tol: float | None = field(
+        default=1e-6,
+        metadata={
+            "help": "DisA: Sinkhorn marginal-error tolerance, checked every 10 iterations (one host synchronisation "
+            "per check). null: run disa_max_iter iterations with no host synchronisation, which is what the "
+            "compiled DisA loss does under torch_compile. The achieved error is logged as disa_sinkhorn_error."
+        },
+    )
     disa_log_grad_ratio: bool = field(
         default=False,
         metadata={
@@ -283,6 +297,12 @@ class LtncTrainingArguments(TrainingArguments):
             raise ValueError(f"disa_weight must be > 0 when disa=True (got {self.disa_weight}); or set disa=False.")
         if self.disa_epsilon <= 0:
             raise ValueError(f"disa_epsilon must be > 0 (got {self.disa_epsilon}); the papers use 1.0.")
+        if self.disa_max_iter < 1:
+            raise ValueError(f"disa_max_iter must be >= 1 (got {self.disa_max_iter}).")
+        if self.disa_tol is not None and not self.disa_tol >= 0:
+            raise ValueError(
+                f"disa_tol must be >= 0 (got {self.disa_tol}), or null for exactly disa_max_iter iterations."
+            )
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0 (got {self.mixup_alpha}); 0 disables mixup.")
         if not 0.0 <= self.spa_class_mean_momentum < 1.0:
