@@ -1,14 +1,22 @@
 """Throughput of an `LtncTrainer` training step against a plain eager PyTorch loop on the same model and data.
 
-Both sides train the same `LtncForImageClassification` (a CIFAR ResNet on Fashion-MNIST-LT, rho = 100, the lazy
-`datasets` transforms, batch 128, SGD, cross-entropy) for the same number of steps, alternating between the two in
-rounds so that machine load hits both alike; the first `--warmup` steps of each round are not timed. With
-`--compile`, both sides use `torch.compile` (the Trainer through `torch_compile=True`) and `channels_last`.
+The reference is the official code's way: an eager loop (DataLoader, forward, cross-entropy, backward, SGD) on the
+same `LtncForImageClassification` (a CIFAR ResNet on Fashion-MNIST-LT, rho = 100, batch 128). The Trainer side runs
+`LtncTrainer` with the chosen method (`--method ce`, or `disa_spa_reg`: CE + DisA + SpA-Reg, to time the added terms
+under compilation too). The two sides alternate in rounds so that machine load hits both alike; the first `--warmup`
+steps of each round are not timed; step times include fetching the batch.
 
-    python benchmarks/throughput.py                 # eager, ResNet-20
-    python benchmarks/throughput.py --compile       # compiled (the warm-up takes minutes on CPU)
+- `--data lazy`: the `datasets` transforms run per image in every step (random crop + flip in PIL), as in training;
+  `--data memory`: one augmented copy of the training set is materialised first, so a step is the model's work
+  (what a GPU input pipeline with enough workers gives).
+- `--compile`: the Trainer side with `torch_compile=True` (the eager loop stays eager: it is the reference);
+  `--channels-last`: the Trainer side's model and inputs in channels_last.
 
-Writes `benchmarks/results/throughput.json`.
+    python benchmarks/throughput.py                                   # eager Trainer vs eager loop
+    python benchmarks/throughput.py --compile --data memory           # compiled Trainer (warm-up takes minutes)
+    python benchmarks/throughput.py --compile --method disa_spa_reg   # ... with DisA + SpA-Reg compiled too
+
+Writes `benchmarks/results/throughput_<options>.json`.
 """
 
 from __future__ import annotations
@@ -28,34 +36,52 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
-def _data():
+def _data(mode: str):
     from ltnc_hf.data import create_transform, load_fashion_mnist_lt, with_image_transforms
 
     raw = load_fashion_mnist_lt(100)
     tf = create_transform("basic", train=True, image_size=28, in_chans=1)
-    return with_image_transforms(raw, tf, tf)["train"]
+    lazy = with_image_transforms(raw, tf, tf)["train"]
+    if mode == "lazy":
+        return lazy
+    torch.manual_seed(0)
+    rows = [lazy[i] for i in range(len(lazy))]  # one pass of the augmentations, kept in memory
+    pixels = torch.stack([r["pixel_values"] for r in rows])
+    labels = [int(r["labels"] if "labels" in r else r["label"]) for r in rows]
+
+    class _Memory(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(labels)
+
+        def __getitem__(self, i):
+            return {"pixel_values": pixels[i], "labels": labels[i]}
+
+    return _Memory()
 
 
-def _model(arch: str, seed: int = 0):
+def _model(arch: str, seed: int = 0, disa_target_etf: bool = False):
     from transformers import set_seed
 
     from ltnc_hf import LtncConfig, LtncForImageClassification
 
     set_seed(seed)
-    return LtncForImageClassification(
-        LtncConfig(backbone=arch, backbone_kwargs={"in_chans": 1}, num_labels=10, head="linear", image_size=28)
+    config = LtncConfig(
+        backbone=arch,
+        backbone_kwargs={"in_chans": 1},
+        num_labels=10,
+        head="linear",
+        image_size=28,
+        disa_target_etf=disa_target_etf,
     )
+    return LtncForImageClassification(config)
 
 
-def eager_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bool) -> list[float]:
-    """The official code's way: a DataLoader, forward, cross-entropy, backward, SGD step."""
+def eager_steps(dataset, arch: str, steps: int, warmup: int) -> list[float]:
+    """The official code's way: a DataLoader, forward, cross-entropy, backward, SGD step, all eager."""
     from torch.utils.data import DataLoader
     from transformers import default_data_collator
 
     model = _model(arch)
-    if compile_model:
-        model = model.to(memory_format=torch.channels_last)
-        model = torch.compile(model)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
     generator = torch.Generator().manual_seed(0)
@@ -68,10 +94,7 @@ def eager_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bool
         except StopIteration:
             it = iter(loader)
             batch = next(it)
-        pixel_values = batch["pixel_values"]
-        if compile_model:
-            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-        logits = model(pixel_values=pixel_values).logits
+        logits = model(pixel_values=batch["pixel_values"]).logits
         loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -81,7 +104,34 @@ def eager_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bool
     return times
 
 
-def trainer_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bool) -> list[float]:
+METHODS = {
+    "ce": {},
+    # DisA at the sweep's acting setting, with a compile-friendly iteration count, and SpA-Reg through the features
+    "disa_spa_reg": {
+        "disa": True,
+        "disa_weight": 1.0,
+        "disa_max_iter": 20,
+        "spa": "reg",
+        "spa_reg_feature_grad": True,
+    },
+}
+
+
+class _ChannelsLast:
+    """Collator wrapper: the batch's images in channels_last memory format."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, features):
+        batch = self.collate(features)
+        batch["pixel_values"] = batch["pixel_values"].contiguous(memory_format=torch.channels_last)
+        return batch
+
+
+def trainer_steps(
+    dataset, arch: str, steps: int, warmup: int, compile_model: bool, channels_last: bool, method: str
+) -> list[float]:
     from transformers import TrainerCallback
 
     from ltnc_hf import LtncTrainer, LtncTrainingArguments
@@ -99,9 +149,14 @@ def trainer_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bo
                 times.append(now - self.last)
             self.last = now
 
-    model = _model(arch)
-    if compile_model:
+    from transformers import default_data_collator
+
+    method_kwargs = METHODS[method]
+    model = _model(arch, disa_target_etf=bool(method_kwargs.get("disa")))
+    collator = default_data_collator
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
+        collator = _ChannelsLast(default_data_collator)
     with tempfile.TemporaryDirectory() as out:
         args = LtncTrainingArguments(
             output_dir=out,
@@ -119,8 +174,12 @@ def trainer_steps(dataset, arch: str, steps: int, warmup: int, compile_model: bo
             dataloader_num_workers=0,
             torch_compile=compile_model,
             nc_metrics=False,
+            **method_kwargs,
         )
-        LtncTrainer(model=model, args=args, train_dataset=dataset, callbacks=[Timer()]).train()
+        trainer = LtncTrainer(
+            model=model, args=args, train_dataset=dataset, data_collator=collator, callbacks=[Timer()]
+        )
+        trainer.train()
     return times
 
 
@@ -130,13 +189,18 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="Timed steps per side and round.")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="Trainer side with torch_compile=True.")
+    parser.add_argument("--channels-last", action="store_true", help="Trainer side in channels_last.")
+    parser.add_argument("--data", choices=("lazy", "memory"), default="lazy")
+    parser.add_argument("--method", choices=sorted(METHODS), default="ce")
     args = parser.parse_args(argv)
-    dataset = _data()
+    dataset = _data(args.data)
     eager, trainer = [], []
     for _ in range(args.rounds):
-        eager += eager_steps(dataset, args.arch, args.steps, args.warmup, args.compile)
-        trainer += trainer_steps(dataset, args.arch, args.steps, args.warmup, args.compile)
+        eager += eager_steps(dataset, args.arch, args.steps, args.warmup)
+        trainer += trainer_steps(
+            dataset, args.arch, args.steps, args.warmup, args.compile, args.channels_last, args.method
+        )
     e, t = float(np.median(eager)), float(np.median(trainer))
     result = {
         "machine": {
@@ -148,13 +212,18 @@ def main(argv=None) -> int:
         },
         "arch": args.arch,
         "batch": 128,
-        "compile": args.compile,
+        "trainer_compile": args.compile,
+        "trainer_channels_last": args.channels_last,
+        "data": args.data,
+        "trainer_method": args.method,
+        "trainer_method_options": METHODS[args.method],
         "timed_steps_per_side": len(eager),
         "eager_loop_step_seconds_median": e,
         "trainer_step_seconds_median": t,
         "trainer_speed_relative_to_eager_loop": e / t,
     }
-    out = HERE / "results" / ("throughput_compiled.json" if args.compile else "throughput.json")
+    tags = [args.data, args.method] + (["compile"] if args.compile else []) + (["cl"] if args.channels_last else [])
+    out = HERE / "results" / f"throughput_{'_'.join(tags)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
