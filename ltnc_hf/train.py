@@ -81,6 +81,14 @@ class ModelArguments:
         default=None, metadata={"help": "none, l2 or bn_l2 (default: bn_l2 for the ETF head, none otherwise)."}
     )
     etf_seed: int = field(default=0, metadata={"help": "Seed of the simplex ETF."})
+    etf_kind: str = field(
+        default="simplex",
+        metadata={
+            "help": "simplex (needs feature_dim >= num_labels) or spread (evenly spread unit vectors, also for more "
+            "classes than feature dimensions).",
+            "choices": ["simplex", "spread"],
+        },
+    )
     disa_target_etf: bool = field(
         default=False,
         metadata={"help": "Keep a frozen target ETF next to a learnable head (DisA with a learnable head)."},
@@ -209,6 +217,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, num_labels
         head=model_args.head,
         projection_dim=model_args.projection_dim,
         etf_seed=model_args.etf_seed,
+        etf_kind=model_args.etf_kind,
         disa_target_etf=model_args.disa_target_etf,
         image_size=data_args.image_size,
         num_channels=int(backbone_kwargs.get("in_chans", 3)),

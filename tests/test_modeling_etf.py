@@ -168,3 +168,32 @@ def test_spread_unit_vectors_numerical_cases():
     assert torch.equal(coherent, spread_unit_vectors(k, d, seed=0, criterion="coherence", num_steps=300))
     with pytest.raises(ValueError, match=r"expected one of \('max_cosine', 'coherence'\)"):
         spread_unit_vectors(k, d, criterion="energy")
+
+
+def _narrow_model(tmp_path=None, **kwargs):
+    config = LtncConfig(
+        backbone="cifar_resnet8", backbone_kwargs={"width": 4}, num_labels=40, image_size=16, etf_seed=3, **kwargs
+    )  # 16-d features, 40 classes: no simplex ETF exists
+    return LtncForImageClassification(config)
+
+
+def test_spread_etf_head_for_more_classes_than_dimensions(tmp_path):
+    with pytest.raises(ValueError, match="etf_kind='spread'"):
+        _narrow_model(head="etf")
+    with pytest.raises(ValueError, match="Unknown etf_kind 'spred'.*Did you mean 'spread'"):
+        _narrow_model(head="etf", etf_kind="spred")
+    model = _narrow_model(head="etf", etf_kind="spread")
+    etf = model.get_target_etf()
+    assert etf.shape == (16, 40)
+    torch.testing.assert_close(etf, spread_unit_vectors(40, 16, seed=3))
+    assert pairwise_cosines(etf).max() < 0.5  # evenly spread, not a random draw (largest cosine ~0.7 for random)
+    # saved and reloaded as the same buffer, and learnable heads get a spread DisA target the same way
+    model.save_pretrained(tmp_path / "m")
+    reloaded = LtncForImageClassification.from_pretrained(tmp_path / "m")
+    assert reloaded.config.etf_kind == "spread"
+    torch.testing.assert_close(reloaded.get_target_etf(), etf)
+    target = _narrow_model(head="linear", disa_target_etf=True, etf_kind="spread").get_target_etf()
+    torch.testing.assert_close(target, etf)
+    # where the simplex exists, "spread" is the simplex
+    wide = tiny_model(head="etf", etf_kind="spread", etf_seed=2).get_target_etf()
+    torch.testing.assert_close(wide, simplex_etf(10, 64, seed=2))

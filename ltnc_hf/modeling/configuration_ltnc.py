@@ -13,9 +13,9 @@ import timm
 from transformers import PretrainedConfig
 
 from .cifar_resnet import CIFAR_RESNET_DEPTHS  # noqa: F401  (importing it registers the CIFAR ResNets with timm)
-from .heads import FEATURE_NORMS
+from .heads import ETF_KINDS, FEATURE_NORMS
 
-__all__ = ["LtncConfig", "HEAD_TYPES", "FEATURE_NORMS", "HF_BACKBONE_PREFIX"]
+__all__ = ["LtncConfig", "HEAD_TYPES", "ETF_KINDS", "FEATURE_NORMS", "HF_BACKBONE_PREFIX"]
 
 HEAD_TYPES = ("linear", "etf", "cosine")
 HF_BACKBONE_PREFIX = "hf:"
@@ -59,6 +59,11 @@ class LtncConfig(PretrainedConfig):
             `"bn_l2"` for the ETF head and `"none"` otherwise.
         etf_seed (`int`, *optional*, defaults to 0):
             Seed of the simplex ETF (fixed head, and the DisA target ETF).
+        etf_kind (`str`, *optional*, defaults to `"simplex"`):
+            One of `ETF_KINDS`. `"simplex"`: the simplex ETF, which needs `feature_dim >= num_labels`. `"spread"`:
+            [`spread_unit_vectors`], the simplex ETF when it exists and otherwise (more classes than feature
+            dimensions) unit vectors with the smallest largest pairwise cosine (exactly 0 for `K <= 2d`), so that a
+            fixed head or a DisA target works on narrow features without a projection.
         disa_target_etf (`bool`, *optional*, defaults to `False`):
             Keep a frozen target ETF buffer of shape (feature_dim, num_labels) next to a learnable head (DisA with a
             learnable classifier, Fig. 1 bottom of the paper). With `head="etf"` the head's own ETF is the target.
@@ -88,6 +93,7 @@ class LtncConfig(PretrainedConfig):
     projection_dim: int | None = None
     feature_norm: str | None = None
     etf_seed: int = 0
+    etf_kind: str = "simplex"
     disa_target_etf: bool = False
     logit_scale: float = 1.0
     image_size: int | None = None
@@ -133,12 +139,22 @@ class LtncConfig(PretrainedConfig):
             raise ValueError(f"Unknown feature_norm {self.feature_norm!r}, expected one of {FEATURE_NORMS}.")
         if self.projection_dim is not None and (not isinstance(self.projection_dim, int) or self.projection_dim < 1):
             raise ValueError(f"projection_dim must be a positive int or None (got {self.projection_dim!r}).")
+        if self.etf_kind not in ETF_KINDS:
+            close = difflib.get_close_matches(str(self.etf_kind), ETF_KINDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown etf_kind {self.etf_kind!r}, expected one of {ETF_KINDS}.{hint}")
         needs_etf = self.head == "etf" or self.disa_target_etf
-        if needs_etf and self.projection_dim is not None and self.projection_dim < self.num_labels:
+        if (
+            needs_etf
+            and self.etf_kind == "simplex"
+            and self.projection_dim is not None
+            and self.projection_dim < self.num_labels
+        ):
             what = "head='etf'" if self.head == "etf" else "disa_target_etf=True"
             raise ValueError(
                 f"{what} needs feature_dim >= num_labels (got projection_dim={self.projection_dim} < "
-                f"num_labels={self.num_labels}); set projection_dim={self.num_labels} or larger."
+                f"num_labels={self.num_labels}); set projection_dim={self.num_labels} or larger, or "
+                "etf_kind='spread' for evenly spread vectors."
             )
         if not float(self.logit_scale) > 0:
             raise ValueError(f"logit_scale must be > 0 (got {self.logit_scale}).")

@@ -32,10 +32,12 @@ __all__ = [
     "LinearHead",
     "CosineHead",
     "EtfHead",
+    "ETF_KINDS",
     "FEATURE_NORMS",
 ]
 
 FEATURE_NORMS = ("none", "l2", "bn_l2")
+ETF_KINDS = ("simplex", "spread")
 
 
 def simplex_etf(num_classes: int, dim: int, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -240,31 +242,41 @@ class CosineHead(nn.Module):
 
 
 class EtfHead(nn.Module):
-    """Fixed simplex-ETF classifier: logits = scale * h @ M, `M` a frozen persistent buffer of shape (dim, K).
+    """Fixed ETF classifier: logits = scale * h @ M, `M` a frozen persistent buffer of shape (dim, K).
 
     Args:
-        dim (`int`): feature dimension (>= num_classes).
+        dim (`int`): feature dimension (>= num_classes for `kind="simplex"`).
         num_classes (`int`): number of classes.
-        seed (`int`, defaults to 0): seed of `simplex_etf`.
+        seed (`int`, defaults to 0): seed of the ETF.
         scale (`float`, defaults to 1.0): multiplies the logits.
+        kind (`str`, defaults to `"simplex"`): `"simplex"` ([`simplex_etf`]) or `"spread"`
+            ([`spread_unit_vectors`], which also exists for num_classes > dim).
     """
 
-    def __init__(self, dim: int, num_classes: int, seed: int = 0, scale: float = 1.0) -> None:
+    def __init__(self, dim: int, num_classes: int, seed: int = 0, scale: float = 1.0, kind: str = "simplex") -> None:
         super().__init__()
+        if kind not in ETF_KINDS:
+            raise ValueError(f"Unknown ETF kind {kind!r}, expected one of {ETF_KINDS}.")
         self.in_features = dim
         self.out_features = num_classes
         self.seed = seed
         self.scale = scale
+        self.kind = kind
         # Under transformers' meta-device construction (`from_pretrained`) the values come from the checkpoint, or
         # from `reset_etf()` when they are missing: computing them here would be wasted work.
         self.etf_computed = torch.empty(0).device.type != "meta"
-        etf = simplex_etf(num_classes, dim, seed=seed) if self.etf_computed else torch.empty(dim, num_classes)
+        etf = self._build() if self.etf_computed else torch.empty(dim, num_classes)
         self.register_buffer("etf", etf, persistent=True)
+
+    def _build(self) -> torch.Tensor:
+        if self.kind == "spread":
+            return spread_unit_vectors(self.out_features, self.in_features, seed=self.seed)
+        return simplex_etf(self.out_features, self.in_features, seed=self.seed)
 
     @torch.no_grad()
     def reset_etf(self) -> None:
         """(Re)compute the buffer from `seed`."""
-        self.etf.copy_(simplex_etf(self.out_features, self.in_features, seed=self.seed).to(self.etf))
+        self.etf.copy_(self._build().to(self.etf))
         self.etf_computed = True
 
     @property

@@ -327,22 +327,26 @@ class LtncForImageClassification(LtncPreTrainedModel):
         self.ltnc = LtncModel(config)
         dim, num_labels = self.ltnc.feature_dim, config.num_labels
         needs_etf = config.head == "etf" or config.disa_target_etf
-        if needs_etf and dim < num_labels:
+        etf_kind = getattr(config, "etf_kind", "simplex")
+        if needs_etf and etf_kind == "simplex" and dim < num_labels:
             what = "head='etf'" if config.head == "etf" else "disa_target_etf=True"
             raise ValueError(
                 f"{what} needs feature_dim >= num_labels (got {dim} < {num_labels}: backbone {config.backbone!r} "
-                f"gives {self.ltnc.backbone_dim}-d features); set projection_dim={num_labels} (or larger)"
+                f"gives {self.ltnc.backbone_dim}-d features); set projection_dim={num_labels} (or larger), or "
+                "etf_kind='spread' for evenly spread vectors"
                 + (", or use head='linear' or 'cosine'." if config.head == "etf" else ".")
             )
         if config.head == "etf":
-            self.classifier = EtfHead(dim, num_labels, seed=config.etf_seed, scale=config.logit_scale)
+            self.classifier = EtfHead(dim, num_labels, seed=config.etf_seed, scale=config.logit_scale, kind=etf_kind)
         elif config.head == "cosine":
             self.classifier = CosineHead(dim, num_labels, scale=config.logit_scale)
         else:
             self.classifier = LinearHead(dim, num_labels)
         # DisA with a learnable classifier: a frozen target ETF next to the head (the ETF head is its own target).
         self.disa_target = (
-            EtfHead(dim, num_labels, seed=config.etf_seed) if config.disa_target_etf and config.head != "etf" else None
+            EtfHead(dim, num_labels, seed=config.etf_seed, kind=etf_kind)
+            if config.disa_target_etf and config.head != "etf"
+            else None
         )
         self.post_init()
 
