@@ -163,6 +163,7 @@ def _train(tmp_path, name, **kw):
         disa_max_iter=30,
         spa="reg",
         spa_reg_feature_grad=True,
+        disa_log_grad_ratio=True,
         mixup_alpha=1.0,
         **kw,
     )
@@ -199,6 +200,6 @@ def test_trainer_with_torch_compile_has_no_graph_break_or_host_read_in_the_disa_
     # the compiled run gives the eager run's numbers
     assert len(compiled_logs) == len(eager_logs) == 3
     for a, b in zip(eager_logs, compiled_logs):
-        for key in ("loss_supervised", "loss_disa", "loss_spa_reg", "spa_tracker_cosine"):
+        for key in ("loss_supervised", "loss_disa", "loss_spa_reg", "spa_tracker_cosine", "disa_grad_ratio"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
         assert b["disa_sinkhorn_error"] < 1e-6

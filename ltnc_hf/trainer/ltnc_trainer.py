@@ -436,7 +436,13 @@ class LtncTrainer(Trainer):
             error = self.disa_loss.last_info.error
             record["disa_sinkhorn_error"].append(torch.as_tensor(error, device=disa.device).detach())
             if training and args.disa_log_grad_ratio and self._is_logging_step():
-                g_sup = torch.autograd.grad(sup, features, retain_graph=True)[0]
+                # the head applied again to the features: the same logits, and differentiable in `features` also
+                # when the model is compiled (its logits are then computed inside the graph, not from `features`)
+                head_logits = _unwrap(model).classifier(features)
+                sup_again = self.supervised_loss(
+                    head_logits, labels, labels_b=labels_b, lam=lam, features=features, class_weight=class_weight
+                )
+                g_sup = torch.autograd.grad(sup_again, features, retain_graph=True)[0]
                 g_disa = torch.autograd.grad(args.disa_weight * disa, features, retain_graph=True)[0]
                 record["disa_grad_ratio"].append((g_disa.norm() / g_sup.norm().clamp_min(1e-12)).detach())
 
