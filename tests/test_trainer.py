@@ -316,3 +316,26 @@ def test_resume_from_another_model_is_refused(tmp_path):
     other = LtncTrainer(model=_model("cosine"), args=_args(tmp_path, max_steps=4), train_dataset=ds)
     with pytest.raises(ValueError, match="head='linear'"):
         other.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
+
+
+def test_sync_batchnorm_converts_only_with_several_gpu_processes(tmp_path):
+    from types import SimpleNamespace
+
+    model = _model()
+    keys = set(model.state_dict())
+
+    def args(world_size, device, stage="train"):
+        return SimpleNamespace(sync_batchnorm=True, world_size=world_size, device=torch.device(device), stage=stage)
+
+    assert LtncTrainer._maybe_sync_batchnorm(model, args(1, "cuda")) is model
+    with pytest.raises(ValueError, match="sync_batchnorm=True needs GPU processes"):
+        LtncTrainer._maybe_sync_batchnorm(model, args(2, "cpu"))
+    converted = LtncTrainer._maybe_sync_batchnorm(model, args(2, "cuda"))
+    norms = [m for m in converted.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert set(converted.state_dict()) == keys  # checkpoints keep the BatchNorm names and buffers
+    # off by default, and a no-op on one process
+    trainer = LtncTrainer(
+        model=_model(), args=_args(tmp_path, sync_batchnorm=True), train_dataset=synthetic_pixel_dataset(COUNTS)
+    )
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in trainer.model.modules())

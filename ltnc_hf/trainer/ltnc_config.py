@@ -77,6 +77,14 @@ class LtncTrainingArguments(TrainingArguments):
             "choices": list(SAMPLER_CHOICES),
         },
     )
+    sync_batchnorm: bool = field(
+        default=False,
+        metadata={
+            "help": "With more than one process, convert the model's BatchNorm layers to SyncBatchNorm, so that "
+            "batch statistics are those of the global batch (as on the papers' single GPU) rather than of each "
+            "process's slice. Needs CUDA (or another device SyncBatchNorm supports); no effect on one process."
+        },
+    )
 
     # ---- DRW --------------------------------------------------------------------------------------------------
     drw: bool = field(default=False, metadata={"help": "Deferred re-weighting (Cao et al., 2019)."})

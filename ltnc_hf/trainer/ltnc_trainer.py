@@ -182,6 +182,7 @@ class LtncTrainer(Trainer):
                 many=args.many_shot_threshold,
                 few=args.few_shot_threshold,
             )
+        model = self._maybe_sync_batchnorm(model, args)
         super().__init__(model=model, args=args, **kwargs)
         # keep the model's features in the gathered predictions: (logits, features)
         self._metrics: dict[str, dict[str, list[torch.Tensor]]] = {
@@ -253,6 +254,22 @@ class LtncTrainer(Trainer):
             )
         if args.stage == "crt" and getattr(model, "classifier_parameter", None) is None:
             raise ValueError(f"stage='crt' re-trains a learnable classifier, but head={head!r} is fixed.")
+
+    @staticmethod
+    def _maybe_sync_batchnorm(model: nn.Module, args: LtncTrainingArguments) -> nn.Module:
+        """`sync_batchnorm=True` on more than one process: BatchNorm -> SyncBatchNorm (same parameters and buffers)."""
+        if not args.sync_batchnorm or args.world_size <= 1:
+            return model
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            return model
+        if args.device.type in ("cpu", "meta"):
+            raise ValueError(
+                "sync_batchnorm=True needs GPU processes (torch.nn.SyncBatchNorm does not run on "
+                f"{args.device.type}); leave it off for CPU training."
+            )
+        if args.stage == "crt":
+            return model  # the backbone is frozen in eval mode: its statistics are not updated
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
     def _build_losses(self, model: nn.Module, args: LtncTrainingArguments) -> None:
         from ..losses import (
