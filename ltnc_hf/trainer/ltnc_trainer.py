@@ -323,7 +323,8 @@ class LtncTrainer(Trainer):
                         "disa_epsilon >= 0.1, 10-20 iterations reach a marginal error below 1e-6 (logged as "
                         "disa_sinkhorn_error): set disa_max_iter=50 or lower."
                     )
-            self._spa_reg_fn = torch.compile(self._spa_reg, **compile_kwargs)
+            if "reg" in args.spa_modes:
+                self._spa_reg_fn = torch.compile(self._spa_reg, **compile_kwargs)
         feature_dim = int(model.feature_dim) if hasattr(model, "feature_dim") else None
         self.class_mean_tracker = None
         if args.spa_modes:
