@@ -200,14 +200,25 @@ def run_one(spec: dict, out_file: Path, data_cache: dict) -> dict:
         from ltnc_hf.metrics import plot_nc_traces
 
         plot_nc_traces(history, plot_dir / "nc_traces_validation.png", title=f"{name} (validation split)")
-    keep = ("accuracy", "many_accuracy", "medium_accuracy", "few_accuracy", "balanced_accuracy", "nc1", "nc2_equinorm",
-            "nc2_equiangular", "nc3", "nc4", "spa_cosine")
+    keep = (
+        "accuracy",
+        "many_accuracy",
+        "medium_accuracy",
+        "few_accuracy",
+        "balanced_accuracy",
+        "nc1",
+        "nc2_equinorm",
+        "nc2_equiangular",
+        "nc3",
+        "nc4",
+        "spa_cosine",
+    )
     result = {
         "spec": spec,
         "run": name,
         "class_counts": counts,
         "test": {k: report.get(k, report.get("neural_collapse", {}).get(k)) for k in keep},
-        "validation_final": {k[len("eval_"):]: v for k, v in history[-1].items() if k.startswith("eval_")}
+        "validation_final": {k[len("eval_") :]: v for k, v in history[-1].items() if k.startswith("eval_")}
         if history
         else {},
         "validation_history": history,
@@ -290,6 +301,69 @@ def _render_cards(groups: dict[str, list[dict]], cards_dir: Path) -> None:
         card.save(str(cards_dir / f"{key.replace('__', '_')}.md"))
 
 
+# (method, its baseline): the papers' claims are about these differences
+PAIRS = [
+    ("ce_disa", "ce"),
+    ("ce_disa_nomixup", "ce_nomixup"),
+    ("ce_drw_disa", "ce_drw"),
+    ("ce_drw_disa_nomixup", "ce_drw_nomixup"),
+    ("etf_dr_disa", "etf_dr"),
+    ("ce_spa_reg", "ce"),
+    ("ce_spa_slerp", "ce"),
+    ("ce_spa_proj", "ce"),
+    ("ce_drw", "ce"),
+    ("ce_nomixup", "ce"),
+]
+PAIR_METRICS = ("accuracy", "many_accuracy", "medium_accuracy", "few_accuracy", "spa_cosine")
+
+
+def paired_effects(groups: dict[str, list[dict]]) -> dict:
+    """Same-seed differences `method - baseline` of the test metrics: mean, std over seeds, and seeds with a gain."""
+    effects = {}
+    for rho in RHOS:
+        for method, base in PAIRS:
+            a = {r["spec"]["seed"]: r["test"] for r in groups.get(f"rho{rho}__{method}", [])}
+            b = {r["spec"]["seed"]: r["test"] for r in groups.get(f"rho{rho}__{base}", [])}
+            seeds = sorted(set(a) & set(b))
+            if not seeds:
+                continue
+            row = {"seeds": seeds}
+            for metric in PAIR_METRICS:
+                deltas = [
+                    a[s][metric] - b[s][metric]
+                    for s in seeds
+                    if a[s].get(metric) is not None and b[s].get(metric) is not None
+                ]
+                mean, std, n = _mean_std(deltas)
+                row[metric] = {"mean": mean, "std": std, "n": n, "positive": sum(d > 0 for d in deltas)}
+            effects[f"rho{rho}__{method}__vs__{base}"] = row
+    return effects
+
+
+def _effects_table(effects: dict) -> str:
+    lines = [
+        "| rho | method vs baseline | seeds | Δ all | Δ many | Δ medium | Δ few | Δ SpA cos | seeds with Δ all > 0 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in effects.items():
+        rho, method, _, base = key.split("__")
+
+        def cell(metric, scale=100.0, digits=1, row=row):
+            e = row[metric]
+            if e["mean"] is None:
+                return "—"
+            sign = "+" if e["mean"] >= 0 else ""
+            text = f"{sign}{scale * e['mean']:.{digits}f}"
+            return text + (f" ± {scale * e['std']:.{digits}f}" if e["n"] > 1 else "")
+
+        lines.append(
+            f"| {rho[3:]} | {method} vs {base} | {len(row['seeds'])} | {cell('accuracy')} | {cell('many_accuracy')} | "
+            f"{cell('medium_accuracy')} | {cell('few_accuracy')} | {cell('spa_cosine', 1.0, 3)} | "
+            f"{row['accuracy']['positive']}/{row['accuracy']['n']} |"
+        )
+    return "\n".join(lines)
+
+
 def report(
     runs_dir: Path = RUNS_DIR,
     json_path: Path = RESULT_JSON,
@@ -327,17 +401,22 @@ def report(
         ]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
+    effects = paired_effects(groups)
+    effects_table = _effects_table(effects)
     if cards_dir is not None:
         _render_cards(groups, cards_dir)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"runs": len(results), "summary": summary}, indent=1))
+    json_path.write_text(json.dumps({"runs": len(results), "summary": summary, "paired_effects": effects}, indent=1))
     md_path.write_text(
         "Fashion-MNIST-LT test accuracy (%) — mean ± std over seeds; NC1, SpA cosine on the test features; "
         "DisA/sup grad = ratio of the DisA gradient norm to the supervised one (features, logged every 10 steps).\n\n"
         + table
-        + "\n"
+        + "\n\nPaired effects: same-seed differences method − baseline (accuracy in points, mean ± std over "
+        "seeds).\n\n" + effects_table + "\n"
     )
     print(table)
+    print()
+    print(effects_table)
     return summary
 
 
