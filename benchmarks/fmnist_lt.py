@@ -334,6 +334,7 @@ def paired_effects(groups: dict[str, list[dict]]) -> dict:
                     for s in seeds
                     if a[s].get(metric) is not None and b[s].get(metric) is not None
                 ]
+                deltas = [d for d in deltas if not math.isnan(d)]
                 mean, std, n = _mean_std(deltas)
                 row[metric] = {"mean": mean, "std": std, "n": n, "positive": sum(d > 0 for d in deltas)}
             effects[f"rho{rho}__{method}__vs__{base}"] = row

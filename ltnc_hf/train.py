@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from .modeling.heads import ETF_KINDS
+
 logger = logging.getLogger("ltnc_hf.train")
 
 
@@ -80,13 +82,13 @@ class ModelArguments:
     feature_norm: str | None = field(
         default=None, metadata={"help": "none, l2 or bn_l2 (default: bn_l2 for the ETF head, none otherwise)."}
     )
-    etf_seed: int = field(default=0, metadata={"help": "Seed of the simplex ETF."})
+    etf_seed: int = field(default=0, metadata={"help": "Seed of the ETF (fixed head and DisA target)."})
     etf_kind: str = field(
         default="simplex",
         metadata={
             "help": "simplex (needs feature_dim >= num_labels) or spread (evenly spread unit vectors, also for more "
             "classes than feature dimensions).",
-            "choices": ["simplex", "spread"],
+            "choices": list(ETF_KINDS),
         },
     )
     disa_target_etf: bool = field(
@@ -147,19 +149,53 @@ def load_recipe(path: str) -> dict[str, Any]:
     return recipe
 
 
+def _nullable_fields() -> set[str]:
+    import types
+    import typing
+
+    names = set()
+    for cls in _dataclasses():
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            hint = hints.get(f.name)
+            if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint):
+                names.add(f.name)
+    return names
+
+
 def _take_nulls(argv: list[str], merged: dict[str, Any]) -> list[str]:
-    """`--key null` (or `--key=null`) on the command line means None, as `key: null` does in a recipe."""
-    kept, i = [], 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg.startswith("--") and "=" in arg and arg.split("=", 1)[1] == "null":
-            merged[arg[2:].split("=", 1)[0].replace("-", "_")] = None
-        elif arg.startswith("--") and i + 1 < len(argv) and argv[i + 1] == "null":
-            merged[arg[2:].replace("-", "_")] = None
-            i += 1
+    """`--key null` (or `--key=null`) on the command line means None, as `key: null` does in a recipe.
+
+    The last occurrence of an option wins, as in argparse: `--key null` after `--key 1` gives None, and a value after
+    `--key null` (or on the command line after a recipe's `key: null`) gives the value. Returns the command line
+    without the options that end up None; `merged` (the recipe) is updated in place.
+    """
+    groups: list[tuple[str | None, list[str]]] = []  # (key, tokens) in command-line order
+    for arg in argv:
+        if arg.startswith("--"):
+            groups.append((arg[2:].split("=", 1)[0].replace("-", "_"), [arg]))
+        elif groups:
+            groups[-1][1].append(arg)
         else:
-            kept.append(arg)
-        i += 1
+            groups.append((None, [arg]))
+
+    def is_null(tokens: list[str]) -> bool:
+        return tokens[1:] == ["null"] or (len(tokens) == 1 and tokens[0].endswith("=null"))
+
+    last_is_null = {key: is_null(tokens) for key, tokens in groups if key is not None}
+    nullable = _nullable_fields() if any(last_is_null.values()) else set()
+    for key, null in last_is_null.items():
+        if null and key not in nullable:
+            raise ValueError(f"--{key} cannot be null: give it a value, or leave the option out for its default.")
+        if null:
+            merged[key] = None
+        elif merged.get(key, "") is None:
+            del merged[key]  # the command line's value replaces the recipe's null
+    kept = []
+    for key, tokens in groups:
+        if key is not None and (last_is_null[key] or is_null(tokens)):
+            continue
+        kept.extend(tokens)
     return kept
 
 

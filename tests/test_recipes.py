@@ -338,3 +338,18 @@ def test_null_on_the_command_line_means_none(tmp_path, spelling):
     _, _, training = parse_args(["--config", str(REPO / path), "--output_dir", str(tmp_path / "o"), *spelling])
     assert training.disa_tol is None
     assert training.disa_max_iter == default.disa_max_iter
+
+
+def test_the_last_occurrence_wins_with_null_too(tmp_path):
+    path = str(REPO / "recipes/fmnist_lt/rho100/ce_disa.yaml")
+    base = ["--config", path, "--output_dir", str(tmp_path / "o")]
+    assert parse_args([*base, "--disa_tol", "null", "--disa_tol", "1e-5"])[2].disa_tol == pytest.approx(1e-5)
+    assert parse_args([*base, "--disa_tol", "1e-5", "--disa_tol=null"])[2].disa_tol is None
+    with pytest.raises(ValueError, match="--loss_type cannot be null"):
+        parse_args([*base, "--loss_type", "null"])
+    # a recipe's `key: null` gives way to a value on the command line
+    fixed = str(REPO / "recipes/imagenet_lt/resnet50/ce.yaml")
+    assert _recipe("recipes/imagenet_lt/resnet50/ce.yaml")["imbalance_factor"] is None
+    data_args = parse_args(["--config", fixed, "--output_dir", str(tmp_path / "i"), "--imbalance_factor", "50"])[0]
+    assert data_args.imbalance_factor == 50
+    assert parse_args(["--config", fixed, "--output_dir", str(tmp_path / "j")])[0].imbalance_factor is None

@@ -334,6 +334,17 @@ def test_sync_batchnorm_converts_only_with_several_gpu_processes(tmp_path):
     norms = [m for m in converted.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
     assert set(converted.state_dict()) == keys  # checkpoints keep the BatchNorm names and buffers
+    # timm's norm + activation layers keep their activation (torch's converter would drop it)
+    from timm.layers import BatchNormAct2d
+
+    torch.manual_seed(0)
+    block = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), BatchNormAct2d(4, act_layer=torch.nn.ReLU)).eval()
+    x = torch.randn(2, 1, 6, 6)
+    expected = block(x)
+    assert (expected == 0).any()  # the ReLU acts on this input
+    synced = LtncTrainer._maybe_sync_batchnorm(block, args(2, "cuda")).eval()
+    assert isinstance(synced[1], torch.nn.SyncBatchNorm)
+    torch.testing.assert_close(synced(x), expected)
     # off by default, and a no-op on one process
     trainer = LtncTrainer(
         model=_model(), args=_args(tmp_path, sync_batchnorm=True), train_dataset=synthetic_pixel_dataset(COUNTS)

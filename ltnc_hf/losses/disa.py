@@ -24,6 +24,8 @@ vertex than a sample of a frequent class.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,7 +81,7 @@ class DisALoss(nn.Module):
         cost: str = "cosine",
         plan_grad: str = "detach",
         max_iter: int = 200,
-        tol: float = 1e-6,
+        tol: float | None = 1e-6,
         check_every: int = 10,
         eps: float = 1e-8,
     ) -> None:
@@ -96,7 +98,9 @@ class DisALoss(nn.Module):
         self.cost = cost
         self.plan_grad = plan_grad
         self.max_iter = max_iter
-        if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0):
+        if tol is not None and (
+            isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (tol >= 0 and math.isfinite(tol))
+        ):
             raise ValueError(
                 f"DisA `tol` must be a number >= 0, or None for a fixed number of iterations, got {tol!r}."
             )

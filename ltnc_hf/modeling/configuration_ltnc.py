@@ -62,8 +62,8 @@ class LtncConfig(PretrainedConfig):
         etf_kind (`str`, *optional*, defaults to `"simplex"`):
             One of `ETF_KINDS`. `"simplex"`: the simplex ETF, which needs `feature_dim >= num_labels`. `"spread"`:
             [`spread_unit_vectors`], the simplex ETF when it exists and otherwise (more classes than feature
-            dimensions) unit vectors with the smallest largest pairwise cosine (exactly 0 for `K <= 2d`), so that a
-            fixed head or a DisA target works on narrow features without a projection.
+            dimensions) unit vectors with the smallest largest pairwise cosine (exactly 0 for `d + 1 < K <= 2d`), so
+            that a fixed head or a DisA target works on narrow features without a projection.
         disa_target_etf (`bool`, *optional*, defaults to `False`):
             Keep a frozen target ETF buffer of shape (feature_dim, num_labels) next to a learnable head (DisA with a
             learnable classifier, Fig. 1 bottom of the paper). With `head="etf"` the head's own ETF is the target.

@@ -44,7 +44,7 @@ from .ltnc_config import LtncTrainingArguments
 logger = logging.get_logger(__name__)
 
 TRAINER_STATE_NAME = "ltnc_trainer_state.safetensors"
-_MODEL_IDENTITY_KEYS = ("model_type", "backbone", "head", "num_labels", "projection_dim")
+_MODEL_IDENTITY_KEYS = ("model_type", "backbone", "head", "num_labels", "projection_dim", "etf_kind", "etf_seed")
 
 
 def dataset_labels(dataset, label_column: str = "label") -> np.ndarray:
@@ -269,7 +269,9 @@ class LtncTrainer(Trainer):
             )
         if args.stage == "crt":
             return model  # the backbone is frozen in eval mode: its statistics are not updated
-        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        from timm.layers import convert_sync_batchnorm  # also converts timm's BatchNormAct2d (keeps its activation)
+
+        return convert_sync_batchnorm(model)
 
     def _build_losses(self, model: nn.Module, args: LtncTrainingArguments) -> None:
         from ..losses import (
@@ -311,17 +313,18 @@ class LtncTrainer(Trainer):
         self._disa_fn = self.disa_loss
         self._spa_reg_fn = self._spa_reg
         if args.torch_compile:
+            # torch_compile_mode is left to the model: its CUDA-graph modes would let the next replay overwrite the
+            # loss values kept for logging
             compile_kwargs = {"fullgraph": True, "backend": args.torch_compile_backend or "inductor"}
-            if args.torch_compile_mode:
-                compile_kwargs["mode"] = args.torch_compile_mode
             if self.disa_loss is not None:
                 self._disa_fn = torch.compile(self.disa_loss, **compile_kwargs)
                 if args.disa_max_iter > 50:
                     logger.warning(
                         f"torch_compile: the compiled Sinkhorn runs exactly disa_max_iter={args.disa_max_iter} "
-                        "iterations, unrolled, so its compile time grows with it (minutes at 200). At "
-                        "disa_epsilon >= 0.1, 10-20 iterations reach a marginal error below 1e-6 (logged as "
-                        "disa_sinkhorn_error): set disa_max_iter=50 or lower."
+                        "iterations, unrolled, and is compiled for training, evaluation and a last partial batch, "
+                        "so the compile time grows with it (minutes at 200). With cosine costs at disa_epsilon >= "
+                        "0.1, 10-20 iterations reached a marginal error below 1e-6 in our measurements (the error "
+                        "is logged as disa_sinkhorn_error): set disa_max_iter=50 or lower."
                     )
             if "reg" in args.spa_modes:
                 self._spa_reg_fn = torch.compile(self._spa_reg, **compile_kwargs)
@@ -456,11 +459,15 @@ class LtncTrainer(Trainer):
             if training and args.disa_log_grad_ratio and self._is_logging_step():
                 # the head applied again to the features: the same logits, and differentiable in `features` also
                 # when the model is compiled (its logits are then computed inside the graph, not from `features`)
-                head_logits = _unwrap(model).classifier(features)
-                sup_again = self.supervised_loss(
-                    head_logits, labels, labels_b=labels_b, lam=lam, features=features, class_weight=class_weight
-                )
-                g_sup = torch.autograd.grad(sup_again, features, retain_graph=True)[0]
+                head = getattr(_unwrap(model), "classifier", None)
+                if head is not None:
+                    logits_again = head(features)
+                    sup_for_grad = self.supervised_loss(
+                        logits_again, labels, labels_b=labels_b, lam=lam, features=features, class_weight=class_weight
+                    )
+                else:  # a model without a `classifier`: its logits must come from `features` in the graph
+                    sup_for_grad = sup
+                g_sup = torch.autograd.grad(sup_for_grad, features, retain_graph=True)[0]
                 g_disa = torch.autograd.grad(args.disa_weight * disa, features, retain_graph=True)[0]
                 record["disa_grad_ratio"].append((g_disa.norm() / g_sup.norm().clamp_min(1e-12)).detach())
 
@@ -509,7 +516,7 @@ class LtncTrainer(Trainer):
         labs = _gather(labels)
         num_classes = tracker.means.shape[0]
         sums = feats.new_zeros(num_classes, feats.shape[1]).index_add(0, labs, feats)
-        counts = torch.bincount(labs, minlength=num_classes).to(feats.dtype)
+        counts = feats.new_zeros(num_classes).index_add_(0, labs, torch.ones_like(labs, dtype=feats.dtype))
         batch_means = sums / counts.clamp_min(1.0)[:, None]
         straight_through = torch.where((counts > 0)[:, None], batch_means - batch_means.detach(), 0.0)
         means = tracker.means.to(feats.dtype) + straight_through
