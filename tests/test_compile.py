@@ -1,10 +1,10 @@
 """The DisA and SpA terms under `torch.compile`: one graph, no host synchronisation in it, the eager numbers.
 
-`fullgraph=True` turns a graph break into an error, but since torch 2.9 Dynamo captures a host read (`.item()`,
-`bool(tensor)`, `float(tensor)`) into the graph instead of breaking it, so the absence of graph breaks alone does not
-prove that the compiled code never waits for the device. The tests therefore record every captured graph (a
-backend that keeps the FX graph and hands it on to "aot_eager", which runs the same Dynamo capture and AOT autograd
-trace as inductor without minutes of C++ compilation on CPU) and look for host-read nodes in it.
+`fullgraph=True` turns a graph break into an error, but Dynamo (torch 2.14, tested here) captures a host read
+(`.item()`, `bool(tensor)`, `float(tensor)`) into the graph instead of breaking it, so the absence of graph breaks
+alone does not prove that the compiled code never waits for the device. The tests therefore record every captured
+graph (a backend that keeps the FX graph and hands it on to "aot_eager", which runs the same Dynamo capture and AOT
+autograd trace as inductor without minutes of C++ compilation on CPU) and look for host-read nodes in it.
 """
 
 from __future__ import annotations
