@@ -62,3 +62,26 @@ def test_missing_counts_is_an_error():
     bare = evaluate.load(EVALUATE_MODULE_PATH, keep_in_memory=True)
     with pytest.raises(ValueError, match="train_class_counts"):
         bare.compute(predictions=[0, 1], references=[0, 1])
+
+
+def test_features_accumulate_over_batches(metric):
+    logits, labels = sample(4)
+    features = np.random.default_rng(5).normal(size=(90, 8))
+    for start in range(0, 90, 30):
+        part = slice(start, start + 30)
+        metric.add_batch(predictions=logits[part], references=labels[part], features=features[part])
+    out = metric.compute()
+    ref = neural_collapse_metrics(features, labels, logits=logits, num_classes=len(COUNTS))
+    for key in ("nc1", "nc2_equinorm", "nc4", "trace_total"):
+        assert out[key] == pytest.approx(ref[key], rel=1e-12), key
+    # ids and features; then batches without features give no NC statistics
+    for start in range(0, 90, 45):
+        part = slice(start, start + 45)
+        metric.add_batch(predictions=logits[part].argmax(1), references=labels[part], features=features[part])
+    assert metric.compute()["nc1"] == pytest.approx(ref["nc1"], rel=1e-12)
+    metric.add_batch(predictions=logits, references=labels)
+    assert "nc1" not in metric.compute()
+    metric.add_batch(predictions=logits[:45], references=labels[:45], features=features[:45])
+    metric.add_batch(predictions=logits[45:], references=labels[45:])
+    with pytest.raises(ValueError, match="for some batches only"):
+        metric.compute()

@@ -42,7 +42,8 @@ Args:
         loading: `evaluate.load(path, train_class_counts=[...])`.
     many: many-shot threshold (default 100, or the value given when loading).
     few: few-shot threshold (default 20, or the value given when loading).
-    features: optional array (num_samples, dim) of last-layer features, for the neural-collapse statistics.
+    features: optional array (num_samples, dim) of last-layer features, for the neural-collapse statistics; given
+        to `compute` or batch by batch to `add_batch` (with every batch).
     classifier_weight: optional array (num_classes, dim), the classifier rows (NC3, SpA cosine).
 Returns:
     accuracy, many_accuracy, medium_accuracy, few_accuracy (None for an empty group), balanced_accuracy,
@@ -66,19 +67,46 @@ class LongTailNc(evaluate.Metric):
         self.few = few
         super().__init__(**kwargs)
 
+    # `features` is optional: evaluate requires every input column in every call, so a missing one is filled with
+    # None (one per sample) before it reaches evaluate
+    def add_batch(self, *, predictions=None, references=None, features=None, **kwargs):
+        """Add a batch of predictions and references, and optionally their features."""
+        if features is None and predictions is not None:
+            features = [None] * len(predictions)
+        return super().add_batch(predictions=predictions, references=references, features=features, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, features=None, **kwargs):
+        """Add one prediction and reference, and optionally its features."""
+        return super().add(prediction=prediction, reference=reference, features=features, **kwargs)
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metrics on the given or the accumulated inputs."""
+        if predictions is not None and kwargs.get("features") is None:
+            kwargs["features"] = [None] * len(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
+            # `features` is an optional input column, so that `add_batch(..., features=...)` accumulates them
+            # with the predictions (float64: the NC statistics are computed in double precision)
             features=[
                 datasets.Features(
                     {
                         "predictions": datasets.Sequence(datasets.Value("float32")),
                         "references": datasets.Value("int64"),
+                        "features": datasets.Sequence(datasets.Value("float64")),
                     }
                 ),
-                datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("int64"),
+                        "references": datasets.Value("int64"),
+                        "features": datasets.Sequence(datasets.Value("float64")),
+                    }
+                ),
             ],
         )
 
@@ -103,6 +131,12 @@ class LongTailNc(evaluate.Metric):
         predictions = np.asarray(predictions)
         references = np.asarray(references)
         result = long_tail_accuracy(predictions, references, counts, many=many, few=few)
+        if features is not None and all(f is None for f in features):
+            features = None  # batches added without features
+        elif features is not None and any(f is None for f in features):
+            raise ValueError(
+                "long_tail_nc got `features` for some batches only; pass them with every `add_batch` call or none."
+            )
         if features is not None:
             nc = neural_collapse_metrics(
                 np.asarray(features),
