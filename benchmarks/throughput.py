@@ -9,8 +9,8 @@ steps of each round are not timed; step times include fetching the batch.
 - `--data lazy`: the `datasets` transforms run per image in every step (random crop + flip in PIL), as in training;
   `--data memory`: one augmented copy of the training set is materialised first, so a step is the model's work
   (what a GPU input pipeline with enough workers gives).
-- `--compile`: the Trainer side with `torch_compile=True` (the eager loop stays eager: it is the reference);
-  `--channels-last`: the Trainer side's model and inputs in channels_last.
+- `--compile`: the Trainer side with `torch_compile=True` (the eager loop stays eager: it is the reference),
+  `--compile-mode` its `torch_compile_mode`; `--channels-last`: the Trainer side's model and inputs in channels_last.
 
     python benchmarks/throughput.py                                   # eager Trainer vs eager loop
     python benchmarks/throughput.py --compile --data memory           # compiled Trainer (warm-up takes minutes)
@@ -138,6 +138,7 @@ def trainer_steps(
     channels_last: bool,
     method: str,
     first_steps: list[float],
+    compile_mode: str | None = None,
 ) -> list[float]:
     from transformers import TrainerCallback
 
@@ -185,6 +186,7 @@ def trainer_steps(
             disable_tqdm=True,
             dataloader_num_workers=0,
             torch_compile=compile_model,
+            torch_compile_mode=compile_mode,
             nc_metrics=False,
             **method_kwargs,
         )
@@ -203,6 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="Trainer side with torch_compile=True.")
     parser.add_argument("--channels-last", action="store_true", help="Trainer side in channels_last.")
+    parser.add_argument("--compile-mode", default=None, help="torch_compile_mode, e.g. max-autotune-no-cudagraphs.")
     parser.add_argument("--data", choices=("lazy", "memory"), default="lazy")
     parser.add_argument("--method", choices=sorted(METHODS), default="ce")
     args = parser.parse_args(argv)
@@ -211,7 +214,15 @@ def main(argv=None) -> int:
     for _ in range(args.rounds):
         eager += eager_steps(dataset, args.arch, args.steps, args.warmup)
         trainer += trainer_steps(
-            dataset, args.arch, args.steps, args.warmup, args.compile, args.channels_last, args.method, first_steps
+            dataset,
+            args.arch,
+            args.steps,
+            args.warmup,
+            args.compile,
+            args.channels_last,
+            args.method,
+            first_steps,
+            args.compile_mode,
         )
     e, t = float(np.median(eager)), float(np.median(trainer))
     result = {
@@ -226,6 +237,7 @@ def main(argv=None) -> int:
         "batch": 128,
         "trainer_compile": args.compile,
         "trainer_channels_last": args.channels_last,
+        "trainer_compile_mode": args.compile_mode,
         "data": args.data,
         "trainer_method": args.method,
         "trainer_method_options": METHODS[args.method],
@@ -236,6 +248,7 @@ def main(argv=None) -> int:
         "trainer_first_step_seconds_per_round": first_steps,
     }
     tags = [args.data, args.method] + (["compile"] if args.compile else []) + (["cl"] if args.channels_last else [])
+    tags += [args.compile_mode] if args.compile_mode else []
     out = HERE / "results" / f"throughput_{'_'.join(tags)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
