@@ -226,6 +226,15 @@ def parse_args(argv: list[str] | None = None, recipe: dict[str, Any] | None = No
     return parsed
 
 
+def _eval_crop_pct(data_args: DataArguments) -> float | None:
+    """The evaluation transform's center-crop fraction, for the saved image processor (None: a straight resize)."""
+    if (data_args.eval_transform or data_args.train_transform) != "imagenet":
+        return None
+    from timm.data import DEFAULT_CROP_PCT
+
+    return float(DEFAULT_CROP_PCT)  # what timm's evaluation transform (create_transform, is_training=False) uses
+
+
 def build_model(model_args: ModelArguments, data_args: DataArguments, num_labels: int, id2label: dict[int, str]):
     from .modeling import LtncConfig, LtncForImageClassification
 
@@ -256,6 +265,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, num_labels
         etf_kind=model_args.etf_kind,
         disa_target_etf=model_args.disa_target_etf,
         image_size=data_args.image_size,
+        crop_pct=_eval_crop_pct(data_args),
         num_channels=int(backbone_kwargs.get("in_chans", 3)),
         **kwargs,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -289,3 +290,32 @@ def test_loading_into_a_different_number_of_labels(tmp_path):
     torch.testing.assert_close(resized.get_target_etf(), simplex_etf(7, 64))
     assert resized.classifier.etf_computed
     assert torch.equal(resized.ltnc.backbone.conv1.weight, model.ltnc.backbone.conv1.weight)
+
+
+def test_image_processor_follows_the_evaluation_crop():
+    from PIL import Image
+
+    from ltnc_hf.data import create_transform
+    from ltnc_hf.train import DataArguments, _eval_crop_pct
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)  # smooth content, so resamplers agree
+    image = Image.fromarray(base).resize((160, 120), Image.BILINEAR)
+    config = LtncConfig(backbone="cifar_resnet8", num_labels=3, image_size=64, crop_pct=0.875)
+    processor = LtncForImageClassification(config).get_image_processor()
+    assert processor.size == {"shortest_edge": 73} and processor.crop_size == {"height": 64, "width": 64}
+    got = processor(image, return_tensors="pt")["pixel_values"][0]
+    timm_eval = create_transform(
+        "imagenet", train=False, image_size=64, mean=config.image_mean, std=config.image_std, in_chans=3
+    )(image)
+    assert got.shape == timm_eval.shape == (3, 64, 64)
+    squash = LtncForImageClassification(LtncConfig(backbone="cifar_resnet8", num_labels=3, image_size=64))
+    squashed = squash.get_image_processor()(image, return_tensors="pt")["pixel_values"][0]
+    crop_error = (got - timm_eval).abs().mean().item()
+    assert crop_error < 1e-3, crop_error  # the same geometry as timm's evaluation transform
+    assert (squashed - timm_eval).abs().mean().item() > 5 * crop_error  # a straight resize is not
+    # the training CLI sets it from the evaluation transform; a bad value is refused
+    assert _eval_crop_pct(DataArguments(dataset="imagenet_lt", train_transform="imagenet")) == 0.875
+    assert _eval_crop_pct(DataArguments(dataset="cifar10_lt")) is None
+    with pytest.raises(ValueError, match="crop_pct must be in"):
+        LtncConfig(backbone="cifar_resnet8", num_labels=3, crop_pct=1.5)

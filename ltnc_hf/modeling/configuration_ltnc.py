@@ -72,6 +72,11 @@ class LtncConfig(PretrainedConfig):
         image_size (`int`, *optional*):
             Input resolution; defaults to `backbone_kwargs["img_size"]` or the timm model's pretrained config (32 for
             the CIFAR ResNets), the transformers config's `image_size`, or 224.
+        crop_pct (`float`, *optional*):
+            Evaluation crop of the image processor, as timm's `crop_pct`: resize the shorter side to
+            `floor(image_size / crop_pct)`, then center-crop `image_size` (0.875: 256 then 224, the ImageNet-LT
+            protocol). `None` resizes straight to `image_size` (the CIFAR / Fashion-MNIST recipes). `ltnc-hf train`
+            sets it from the evaluation transform.
         image_mean (`list[float]`, *optional*):
             Normalisation mean, one value per channel; defaults to the timm model's (CIFAR statistics for the CIFAR
             ResNets) or ImageNet's; averaged to one value for 1-channel inputs.
@@ -97,6 +102,7 @@ class LtncConfig(PretrainedConfig):
     disa_target_etf: bool = False
     logit_scale: float = 1.0
     image_size: int | None = None
+    crop_pct: float | None = None
     image_mean: list[float] | None = None
     image_std: list[float] | None = None
     num_channels: int | None = None
@@ -156,6 +162,8 @@ class LtncConfig(PretrainedConfig):
                 f"num_labels={self.num_labels}); set projection_dim={self.num_labels} or larger, or "
                 "etf_kind='spread' for evenly spread vectors."
             )
+        if self.crop_pct is not None and not 0.0 < float(self.crop_pct) <= 1.0:
+            raise ValueError(f"crop_pct must be in (0, 1] or None (got {self.crop_pct}); timm's default is 0.875.")
         if not float(self.logit_scale) > 0:
             raise ValueError(f"logit_scale must be > 0 (got {self.logit_scale}).")
         if self.head == "linear" and float(self.logit_scale) != 1.0:

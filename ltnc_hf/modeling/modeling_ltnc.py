@@ -432,11 +432,20 @@ class LtncForImageClassification(LtncPreTrainedModel):
 
     # ------------------------------------------------------------------ saving and loading
     def get_image_processor(self) -> LtncImageProcessor:
-        """The [`LtncImageProcessor`] matching the config: resize to `image_size`, normalise with
-        `image_mean`/`image_std`, convert to `num_channels` channels."""
+        """The [`LtncImageProcessor`] matching the config: resize to `image_size` (or, with `crop_pct`, resize the
+        shorter side to `floor(image_size / crop_pct)` and center-crop `image_size`, as timm's evaluation transform),
+        normalise with `image_mean`/`image_std`, convert to `num_channels` channels."""
         size = int(self.config.image_size)
+        crop_pct = getattr(self.config, "crop_pct", None)
+        geometry: dict[str, Any] = {"size": {"height": size, "width": size}}
+        if crop_pct is not None:
+            geometry = {
+                "size": {"shortest_edge": int(math.floor(size / float(crop_pct)))},
+                "do_center_crop": True,
+                "crop_size": {"height": size, "width": size},
+            }
         return LtncImageProcessor(
-            size={"height": size, "width": size},
+            **geometry,
             image_mean=list(self.config.image_mean),
             image_std=list(self.config.image_std),
             num_channels=int(self.config.num_channels),
