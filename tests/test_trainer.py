@@ -350,3 +350,20 @@ def test_sync_batchnorm_converts_only_with_several_gpu_processes(tmp_path):
         model=_model(), args=_args(tmp_path, sync_batchnorm=True), train_dataset=synthetic_pixel_dataset(COUNTS)
     )
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in trainer.model.modules())
+
+
+def test_spa_cosine_is_computed_on_logged_steps_only(tmp_path, monkeypatch):
+    calls = []
+    real = LtncTrainer._spa_cosine
+
+    def counting(weight, tracker):
+        calls.append(1)
+        return real(weight, tracker)
+
+    monkeypatch.setattr(LtncTrainer, "_spa_cosine", staticmethod(counting))
+    args = _args(tmp_path, spa="reg", max_steps=6, logging_steps=3)
+    trainer = LtncTrainer(model=_model(), args=args, train_dataset=synthetic_pixel_dataset(COUNTS))
+    trainer.train()
+    train_logs = [e for e in trainer.state.log_history if "loss_supervised" in e]
+    assert len(train_logs) == 2 and all("spa_tracker_cosine" in e for e in train_logs)
+    assert len(calls) == 2  # steps 3 and 6, not every step

@@ -486,8 +486,10 @@ class LtncTrainer(Trainer):
                 reg = self._spa_reg_fn(weight, centered, tracker.seen)
                 loss = loss + args.spa_reg_weight * reg
                 record["loss_spa_reg"].append(reg.detach())
-            with torch.no_grad():
-                record["spa_tracker_cosine"].append(self._spa_cosine(weight, tracker))
+            # a K x d pass: with step-wise logging, only on the steps that are logged
+            if not training or self.args.logging_strategy != "steps" or self._is_logging_step():
+                with torch.no_grad():
+                    record["spa_tracker_cosine"].append(self._spa_cosine(weight, tracker))
 
         if self.inc_loss is not None:
             self.inc_loss.to(features.device)
