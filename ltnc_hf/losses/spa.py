@@ -80,8 +80,9 @@ def spa_reg_loss(
     mask = _check_pair(weight, centered_means, mask)
     w = weight.float()
     mu = centered_means.to(device=w.device, dtype=torch.float32)
-    mu_hat = mu / torch.linalg.vector_norm(mu, dim=1, keepdim=True).clamp_min(eps)
-    cos = torch.linalg.vecdot(w, mu_hat) / torch.linalg.vector_norm(w, dim=1).clamp_min(eps)
+    # one K x d product and two norms, without materialising the unit means (fewer passes over K x d memory)
+    norms = torch.linalg.vector_norm(mu, dim=1).clamp_min(eps) * torch.linalg.vector_norm(w, dim=1).clamp_min(eps)
+    cos = torch.linalg.vecdot(w, mu) / norms
     mask_f = mask.to(cos.dtype)
     return ((1.0 - cos) * mask_f).sum() / mask_f.sum().clamp_min(1.0)
 
