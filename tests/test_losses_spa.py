@@ -324,3 +324,26 @@ def test_proj_mask_zero_means_and_missing_grad():
         spa_project_grad_(weight, means, gamma=1.5)
     with pytest.raises(ValueError, match=r"classifier weight's shape \(5, 6\)"):
         spa_project_grad_(weight, torch.randn(K, D + 1), gamma=0.5)
+
+
+def test_spa_reg_cosine_backward_is_the_exact_gradient():
+    from ltnc_hf.losses.spa import _RowCosine
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(5, 7, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: _RowCosine.apply(x, y, 1e-8), (a, b))
+    b = b.detach().clone()
+    b[2] = 0.0  # an unseen class: zero mean, clamped norm (a kink, so compared with autograd, not finite differences)
+    b.requires_grad_(True)
+
+    # the same values and gradients as autograd's generic backward of the same expression
+    def generic(x, y, eps=1e-8):
+        norms = torch.linalg.vector_norm(x, dim=1).clamp_min(eps) * torch.linalg.vector_norm(y, dim=1).clamp_min(eps)
+        return torch.linalg.vecdot(x, y) / norms
+
+    weights = torch.arange(1.0, 6.0, dtype=torch.float64)
+    ours = torch.autograd.grad((_RowCosine.apply(a, b, 1e-8) * weights).sum(), (a, b))
+    theirs = torch.autograd.grad((generic(a, b) * weights).sum(), (a, b))
+    for x, y in zip(ours, theirs):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
